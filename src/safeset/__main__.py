@@ -1,0 +1,3 @@
+from safeset.cli import main
+
+main()

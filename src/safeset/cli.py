@@ -1,0 +1,116 @@
+"""Command line: ``safeset scan | clean | hash | demo``.
+
+User-caused problems surface as one line on stderr and exit code 2; see safeset.errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from safeset.errors import SafesetError
+from safeset.pipeline import ScanOptions
+from safeset.progress import stderr
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Audit image datasets against known-abuse hash lists; write a cleaned copy.",
+    pretty_exceptions_enable=False,
+)
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+@app.command()
+def scan(
+    sources: Annotated[
+        list[str], typer.Argument(help="Image folder, tar shards or Parquet files.")
+    ],
+    lists: Annotated[
+        list[str],
+        typer.Option("--list", "-l", help="Hash list: [NAME=][TYPE:]FILE (repeatable)."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Scan folder to write (or resume).")],
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = os.cpu_count() or 1,
+    dihedral: Annotated[
+        bool, typer.Option(help="Also match the 8 rotations/flips (EXIF-rotated copies).")
+    ] = False,
+    pdq_threshold: Annotated[int, typer.Option(help="Max PDQ Hamming distance.")] = 31,
+    force: Annotated[bool, typer.Option(help="Replace a scan folder of a different job.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Hash every sample, match against the lists, decide, and write results + manifest."""
+    from safeset.reporting import print_scan_summary
+    from safeset.scan import ScanRequest, run_scan
+
+    options = ScanOptions(dihedral=dihedral, pdq_threshold=pdq_threshold)
+    summary = run_scan(ScanRequest(sources, lists, out, options, max(1, workers), force, quiet))
+    print_scan_summary(summary, out)
+
+
+@app.command()
+def clean(
+    sources: Annotated[list[str], typer.Argument(help="The same SOURCE arguments given to scan.")],
+    scan_dir: Annotated[Path, typer.Option("--scan", help="Folder written by safeset scan.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the cleaned dataset.")],
+    keep_review: Annotated[
+        bool, typer.Option(help="Keep samples marked review (default: leave them out).")
+    ] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Write the dataset again, in its own format, without the flagged samples."""
+    from safeset.clean import CleanRequest, run_clean
+
+    counts = run_clean(CleanRequest(sources, scan_dir, out, keep_review, quiet))
+    typer.echo(
+        f"cleaned dataset in {out}: {counts.kept} samples kept, {counts.left_out} left out, "
+        f"{counts.files} files written"
+    )
+
+
+@app.command("hash")
+def hash_files(
+    files: Annotated[list[Path], typer.Argument(help="Image files.")],
+) -> None:
+    """Print pdq_hex,quality,md5,path for each file (like Meta's pdq-photo-hasher)."""
+    from safeset.reporting import hash_line
+
+    failed = False
+    for path in files:
+        line, error = hash_line(path)
+        if error:
+            failed = True
+            stderr.print(f"safeset: {error}", markup=False, highlight=False)
+        else:
+            typer.echo(line)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to build the example.")] = Path(
+        "safeset-demo"
+    ),
+    quiet: Quiet = False,
+) -> None:
+    """Build a benign example dataset with hidden "known" photos, then scan and clean it."""
+    from safeset.demo import run_demo
+
+    run_demo(directory, quiet=quiet)
+
+
+def main() -> None:
+    try:
+        app()
+    except SafesetError as exc:
+        stderr.print(f"safeset: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        stderr.print("safeset: interrupted; rerun the same command to resume", markup=False)
+        sys.exit(130)

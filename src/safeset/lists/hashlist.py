@@ -1,0 +1,100 @@
+"""A named hash list held as compact arrays, and the ``--list`` argument that names one."""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from safeset.errors import SafesetError
+from safeset.lists.parse import Entry, read_entries
+from safeset.signal_types import SignalType, lookup
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """``[NAME=][TYPE:]FILE`` as given on the command line."""
+
+    path: Path
+    name: str
+    declared: type[SignalType] | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ListSpec:
+        name = None
+        if "=" in text.split(":", 1)[0]:
+            name, text = text.split("=", 1)
+            if not name:
+                raise SafesetError(f"--list {text}: empty list name before '='")
+        declared = None
+        if ":" in text:
+            prefix, rest = text.split(":", 1)
+            declared = lookup(prefix)
+            if declared is not None:
+                text = rest
+        path = Path(text)
+        return cls(path=path, name=name or path.stem, declared=declared)
+
+
+@dataclass
+class HashList:
+    """Entries of one list grouped by signal type: raw values plus the line each came from."""
+
+    name: str
+    path: Path
+    values: dict[str, np.ndarray]
+    lines: dict[str, np.ndarray]
+    skipped: Counter[str] = field(default_factory=Counter)
+    # sha256 of the file: identifies the list in job records without revealing any entry.
+    fingerprint: str = ""
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.values.values())
+
+    def counts(self) -> dict[str, int]:
+        return {t: len(v) for t, v in self.values.items()}
+
+
+def load_list(spec: ListSpec) -> HashList:
+    """Load and validate a list file; SafesetError (file and line, no contents) if unusable."""
+    if not spec.path.is_file():
+        raise SafesetError(f"hash list not found: {spec.path}")
+    buffers: dict[str, bytearray] = {}
+    line_numbers: dict[str, array] = {}
+    skipped: Counter[str] = Counter()
+    for item in read_entries(spec.path, spec.declared):
+        if isinstance(item, Entry):
+            name = item.signal_type.name
+            buffers.setdefault(name, bytearray()).extend(item.value)
+            line_numbers.setdefault(name, array("q")).append(item.line)
+        else:
+            skipped[item.reason] += 1
+    values = {
+        name: np.frombuffer(bytes(buf), dtype=np.uint8).reshape(-1, lookup(name).nbytes)
+        for name, buf in buffers.items()
+    }
+    if not values:
+        detail = f" ({sum(skipped.values())} entries of unsupported types)" if skipped else ""
+        raise SafesetError(f"hash list {spec.path} has no usable hashes{detail}")
+    return HashList(
+        name=spec.name,
+        path=spec.path,
+        values=values,
+        lines={
+            name: np.frombuffer(arr, dtype=np.int64).copy() for name, arr in line_numbers.items()
+        },
+        skipped=skipped,
+        fingerprint=_file_sha256(spec.path),
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

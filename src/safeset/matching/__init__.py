@@ -1,0 +1,1 @@
+"""Indexes that find hash-list entries for a sample's signals."""

@@ -1,0 +1,91 @@
+"""What a sink needs from the scan: per sample, keep it or not (and proof it is the same sample)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from safeset.errors import SafesetError
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: str
+    location: str
+    md5: str | None
+
+
+@dataclass
+class CleanCounts:
+    kept: int = 0
+    left_out: int = 0
+    files: int = 0
+
+
+@dataclass
+class Decisions:
+    """The scan's verdict for every sample, looked up by (source file, index within it)."""
+
+    verdicts: dict[str, dict[int, Verdict]]
+    keep_actions: frozenset[str]
+    counts: CleanCounts = field(default_factory=CleanCounts)
+
+    def keep(self, source: str, index: int, location: str, data: bytes | None) -> bool:
+        """Whether to write this sample; refuses if the source no longer matches the scan."""
+        verdict = self.verdicts.get(source, {}).get(index)
+        if verdict is None or verdict.location != location:
+            raise SafesetError(
+                f"{source}: sample {location!r} is not in the scan results; the source changed "
+                "since it was scanned: scan it again"
+            )
+        keep = verdict.action in self.keep_actions
+        if (
+            keep
+            and data is not None
+            and verdict.md5
+            and hashlib.md5(data).hexdigest() != verdict.md5
+        ):
+            raise SafesetError(
+                f"{source}: {location!r} changed since it was scanned (md5 differs): scan it again"
+            )
+        if keep:
+            self.counts.kept += 1
+        else:
+            self.counts.left_out += 1
+        return keep
+
+    def check_all_seen(self, source: str, seen: int) -> None:
+        expected = len(self.verdicts.get(source, {}))
+        if seen != expected:
+            raise SafesetError(
+                f"{source}: holds {seen} samples but the scan recorded {expected}: scan it again"
+            )
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[BinaryIO]:
+    """A file that appears under ``path`` only once completely written."""
+    if path.exists():
+        raise SafesetError(f"refusing to overwrite {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def copy_atomic(src: Path, dst: Path) -> None:
+    with atomic_output(dst) as out, open(src, "rb") as f:
+        shutil.copyfileobj(f, out)

@@ -1,0 +1,36 @@
+"""Cleaned copies of tar shards: every member of each kept sample, byte-identical, in order.
+
+Member headers are rewritten by ``tarfile`` from the originals' metadata; no member is ever
+extracted, so a hostile member name cannot reach the file system.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+from safeset.sinks.base import Decisions, atomic_output
+from safeset.sources.webdataset import TarSource, iter_samples
+
+
+def clean_tars(source: TarSource, decisions: Decisions, out: Path) -> None:
+    for path in source.files:
+        clean_tar(path, decisions, out / path.name)
+
+
+def clean_tar(path: Path, decisions: Decisions, dest: Path) -> None:
+    seen = 0
+    with (
+        atomic_output(dest) as f,
+        tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tf,
+    ):
+        for sample, group in iter_samples(path):
+            seen += 1
+            data = None if sample.error else sample.load()
+            if not decisions.keep(str(path), sample.index, sample.location, data):
+                continue
+            for member in group.members:
+                tf.addfile(member, io.BytesIO(group.data.get(member.name, b"")))
+    decisions.counts.files += 1
+    decisions.check_all_seen(str(path), seen)

@@ -1,0 +1,215 @@
+"""A scan's output folder: per-shard result files, the manifest and the summary.
+
+Layout of DIR:
+  job.json          what was scanned with what (sources, list fingerprints, options)
+  results/*.parquet one file per shard, written to a temporary name and renamed when complete
+  manifest.csv      flagged samples only; rebuilt from results/, never appended to
+  summary.json      counts, rebuilt from results/
+
+Results are the source of truth: a killed scan leaves only whole shard files behind, so the
+rerun skips them and the manifest and summary come out identical.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from safeset.errors import SafesetError
+from safeset.policy import FLAGGED
+
+MATCH_TYPE = pa.struct(
+    [
+        ("list", pa.string()),
+        ("entry", pa.int64()),
+        ("signal_type", pa.string()),
+        ("distance", pa.int16()),
+        ("variant", pa.int8()),
+    ]
+)
+
+RESULT_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("source", pa.string()),
+        ("location", pa.string()),
+        ("index", pa.int64()),
+        ("shard", pa.string()),
+        ("url", pa.string()),
+        ("md5", pa.string()),
+        ("sha1", pa.string()),
+        ("sha256", pa.string()),
+        ("pdq", pa.string()),
+        ("pdq_quality", pa.int16()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("error", pa.string()),
+        ("matches", pa.list_(MATCH_TYPE)),
+        ("action", pa.string()),
+        ("reasons", pa.list_(pa.string())),
+    ]
+)
+
+MANIFEST_COLUMNS = [
+    "key",
+    "source",
+    "location",
+    "url",
+    "md5",
+    "pdq",
+    "action",
+    "reasons",
+    "matched_list",
+    "matched_signal_type",
+    "distance",
+]
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` so that ``path`` holds either its old content or all of the new."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class ScanDir:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.results = path / "results"
+        self.job_file = path / "job.json"
+        self.manifest = path / "manifest.csv"
+        self.summary = path / "summary.json"
+
+    def prepare(self, job: dict[str, Any], force: bool) -> None:
+        """Create DIR for ``job``, or resume it if it already holds the same job."""
+        if self.path.exists() and not self.path.is_dir():
+            raise SafesetError(f"--out {self.path} exists and is not a folder")
+        if self.job_file.exists():
+            previous = self._read_job()
+            if previous != job:
+                if not force:
+                    raise SafesetError(
+                        f"{self.path} holds a scan of a different job (sources, lists or options "
+                        "differ); choose another --out or pass --force to replace it"
+                    )
+                shutil.rmtree(self.results, ignore_errors=True)
+                for f in (self.manifest, self.summary):
+                    f.unlink(missing_ok=True)
+        elif self.path.exists() and any(self.path.iterdir()) and not force:
+            raise SafesetError(
+                f"--out {self.path} is not empty and holds no safeset scan; "
+                "choose another folder or pass --force"
+            )
+        try:
+            self.results.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.job_file, json.dumps(job, indent=2, sort_keys=True).encode())
+        except OSError as exc:
+            raise SafesetError(f"cannot write to {self.path}: {exc.strerror or exc}") from None
+        # Leftovers of a killed run are incomplete by construction.
+        for stale in self.results.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+
+    def _read_job(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.job_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def read_job(self) -> dict[str, Any]:
+        if not self.job_file.is_file():
+            raise SafesetError(f"{self.path} is not a safeset scan folder (no job.json)")
+        return self._read_job()
+
+    def shard_file(self, shard_id: str) -> Path:
+        return self.results / f"{shard_id}.parquet"
+
+    def done(self, shard_id: str) -> bool:
+        return self.shard_file(shard_id).exists()
+
+    def write_shard(self, shard_id: str, table: pa.Table) -> None:
+        buf = io.BytesIO()
+        pq.write_table(table, buf, compression="zstd")
+        write_atomic(self.shard_file(shard_id), buf.getvalue())
+
+    def shard_ids(self) -> list[str]:
+        return sorted(p.name.removesuffix(".parquet") for p in self.results.glob("*.parquet"))
+
+    def iter_tables(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        for shard_id in self.shard_ids():
+            yield pq.read_table(self.shard_file(shard_id), columns=columns)
+
+    def write_reports(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """Rebuild manifest.csv and summary.json from all shard results."""
+        summary = _Tally()
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(MANIFEST_COLUMNS)
+        for table in self.iter_tables():
+            for row in table.to_pylist():
+                summary.add(row)
+                if row["action"] in FLAGGED:
+                    writer.writerow(_manifest_row(row))
+        write_atomic(self.manifest, out.getvalue().encode())
+        report = summary.as_dict() | extra
+        write_atomic(self.summary, json.dumps(report, indent=2, sort_keys=True).encode())
+        return report
+
+
+def _manifest_row(row: dict[str, Any]) -> list[Any]:
+    best = row["matches"][0] if row["matches"] else None
+    return [
+        row["key"],
+        row["source"],
+        row["location"],
+        row["url"] or "",
+        row["md5"] or "",
+        row["pdq"] or "",
+        row["action"],
+        ";".join(row["reasons"]),
+        best["list"] if best else "",
+        best["signal_type"] if best else "",
+        best["distance"] if best else "",
+    ]
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.samples = 0
+        self.actions: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.matches: dict[str, Counter[str]] = {}
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.samples += 1
+        self.actions[row["action"]] += 1
+        if row["error"]:
+            # Group by the reason's kind, not its variable detail.
+            self.errors[row["error"].split(":", 1)[0]] += 1
+        for m in row["matches"]:
+            self.matches.setdefault(m["list"], Counter())[m["signal_type"]] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "actions": {a: self.actions.get(a, 0) for a in ("keep", "review", "remove")},
+            "errors": sum(self.errors.values()),
+            "errors_by_kind": dict(sorted(self.errors.items())),
+            "matches": {k: dict(sorted(v.items())) for k, v in sorted(self.matches.items())},
+        }
