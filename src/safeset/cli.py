@@ -109,7 +109,7 @@ def main() -> None:
     try:
         app()
     except SafesetError as exc:
-        stderr.print(f"safeset: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        stderr.print(f"safeset: error: {exc}", markup=False, highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         stderr.print("safeset: interrupted; rerun the same command to resume", markup=False)

@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, soft_wrap=True)
 
 
 class _SampleRate(ProgressColumn):

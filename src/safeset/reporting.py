@@ -11,7 +11,7 @@ from rich.table import Table
 
 from safeset.signals.image import UnreadableImage, image_facts
 
-stdout = Console(highlight=False)
+stdout = Console(highlight=False, soft_wrap=True)
 
 
 def print_scan_summary(summary: dict[str, Any], out: Path) -> None:

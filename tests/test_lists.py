@@ -1,0 +1,145 @@
+"""Hash-list dialects load as users receive them; malformed lists fail on one clear line."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from safeset.errors import SafesetError
+from safeset.lists import ListSpec, load_list
+from safeset.signal_types import MD5, PDQ
+
+rng = random.Random(7)
+
+
+def _hex(nbytes: int) -> str:
+    return rng.randbytes(nbytes).hex()
+
+
+def _write(tmp_path: Path, text: str, name: str = "list.txt", encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_threatexchange_csv_as_the_cli_writes_it(tmp_path: Path) -> None:
+    # Exactly the shape of `threatexchange dataset -P --csv`: DictWriter header, then rows.
+    pdq, md5 = _hex(32), _hex(16)
+    text = (
+        "collab,signal_type,signal_str,category,tags\r\n"
+        f"Sample Data,pdq,{pdq},TRUE_POSITIVE,tag1 tag2\r\n"
+        f"Sample Data,video_md5,{_hex(16)},TRUE_POSITIVE,\r\n"
+        f"Sample Data,pdq,{_hex(32)},FALSE_POSITIVE,\r\n"
+        f"Other,photo_md5,{md5},WORTH_INVESTIGATING,\r\n"
+    )
+    hl = load_list(ListSpec.parse(str(_write(tmp_path, text, "collab.csv"))))
+    assert hl.name == "collab"
+    assert hl.counts() == {"pdq": 1, "md5": 1}
+    assert hl.values["pdq"][0].tobytes().hex() == pdq
+    assert hl.values["md5"][0].tobytes().hex() == md5
+    assert hl.lines["pdq"].tolist() == [2] and hl.lines["md5"].tolist() == [5]
+    assert hl.skipped == {"unsupported type video_md5": 1, "marked false positive": 1}
+
+
+def test_headerless_csv_in_documented_column_order(tmp_path: Path) -> None:
+    text = f"pdq,{_hex(32)},collab,TRUE_POSITIVE,a\nmd5,{_hex(16)}\n"
+    assert load_list(ListSpec.parse(str(_write(tmp_path, text)))).counts() == {"pdq": 1, "md5": 1}
+
+
+def test_file_exchange_lines_with_bom_crlf_comments_and_uppercase(tmp_path: Path) -> None:
+    pdq = _hex(32)
+    text = (
+        f"# exported list\r\n\r\npdq {pdq.upper()}\r\n"
+        f"SHA256 {_hex(32)}\r\n  \r\nsha1 {_hex(20)}\r\n"
+    )
+    hl = load_list(ListSpec.parse(str(_write(tmp_path, text, encoding="utf-8-sig"))))
+    assert hl.counts() == {"pdq": 1, "sha256": 1, "sha1": 1}
+    assert hl.values["pdq"][0].tobytes().hex() == pdq
+    assert hl.lines["pdq"].tolist() == [3]
+
+
+def test_bare_hashes_with_declared_type_and_name(tmp_path: Path) -> None:
+    path = _write(tmp_path, "\n".join(_hex(16) for _ in range(5)) + "\n")
+    spec = ListSpec.parse(f"ncmec=md5:{path}")
+    assert (spec.name, spec.declared) == ("ncmec", MD5)
+    assert load_list(spec).counts() == {"md5": 5}
+
+
+def test_list_spec_forms() -> None:
+    assert ListSpec.parse("lists/iwf.csv") == ListSpec(Path("lists/iwf.csv"), "iwf", None)
+    assert ListSpec.parse("pdq:a/b.txt") == ListSpec(Path("a/b.txt"), "b", PDQ)
+    # A colon that is not a known type belongs to the path.
+    assert ListSpec.parse("odd:name.txt").path == Path("odd:name.txt")
+
+
+def test_duplicates_are_kept_as_separate_lines(tmp_path: Path) -> None:
+    h = _hex(32)
+    hl = load_list(ListSpec.parse(str(_write(tmp_path, f"pdq {h}\npdq {h}\n"))))
+    assert hl.counts() == {"pdq": 2}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"pdq {'ab' * 31}\n", "list.txt:1: pdq hash must be 64 hex digits, got 62 characters"),
+        (f"pdq {_hex(32)}\nmd5 {'zz' * 16}\n", "list.txt:2: md5 hash has non-hex characters"),
+        (f"pdq {_hex(32)}\nwhirlpool {_hex(64)}\n", "list.txt:2: unknown signal type 'whirlpool'"),
+        (f"{_hex(32)}\n", "list.txt:1: one hash a line needs its type"),
+        ("# nothing here\n\n", "has no usable hashes"),
+        (f"video_md5 {_hex(16)}\n", "has no usable hashes (1 entries of unsupported types)"),
+        (f"pdq,{_hex(32)}\npdq\n", "list.txt:2: expected at least 2 comma-separated fields"),
+        ("pdq \xff\xfe\n", "list.txt:1: not UTF-8 text"),
+    ],
+)
+def test_malformed_lists_name_file_and_line_without_echoing(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "list.txt"
+    path.write_bytes(text.encode("latin-1") if "\xff" in text else text.encode())
+    with pytest.raises(SafesetError) as err:
+        load_list(ListSpec.parse(str(path)))
+    message = str(err.value)
+    assert expected in message
+    for token in text.replace(",", " ").split():
+        if len(token) >= 16:  # any hash-like value from the file
+            assert token.lower() not in message.lower()
+
+
+def test_missing_list_file(tmp_path: Path) -> None:
+    with pytest.raises(SafesetError, match="hash list not found"):
+        load_list(ListSpec.parse(str(tmp_path / "nope.txt")))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    entries=st.lists(
+        st.tuples(
+            st.sampled_from(["pdq", "md5", "sha1", "sha256"]), st.binary(min_size=32, max_size=32)
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    crlf=st.booleans(),
+    upper=st.booleans(),
+    comment_every=st.integers(min_value=0, max_value=5),
+)
+def test_any_valid_file_exchange_list_round_trips(
+    tmp_path_factory: pytest.TempPathFactory, entries, crlf: bool, upper: bool, comment_every: int
+) -> None:
+    widths = {"pdq": 32, "md5": 16, "sha1": 20, "sha256": 32}
+    lines, expected = [], {}
+    for n, (kind, raw) in enumerate(entries):
+        if comment_every and n % comment_every == 0:
+            lines.append("# comment")
+        value = raw[: widths[kind]].hex()
+        lines.append(f"{kind} {value.upper() if upper else value}")
+        expected.setdefault(kind, []).append(value)
+    path = tmp_path_factory.mktemp("prop") / "l.txt"
+    path.write_text(("\r\n" if crlf else "\n").join(lines))
+    hl = load_list(ListSpec.parse(str(path)))
+    got = {k: [row.tobytes().hex() for row in v] for k, v in hl.values.items()}
+    assert got == expected

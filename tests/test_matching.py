@@ -1,0 +1,75 @@
+"""Indexes and the matcher: exact semantics, best match per list, weak PDQ hashes ignored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from safeset.lists import ListSpec, load_list
+from safeset.matching.exact_index import ExactIndex
+from safeset.matching.matcher import Matcher, SampleSignals
+from safeset.matching.pdq_index import PDQIndex
+
+rng = np.random.default_rng(3)
+
+
+def _flip(h: np.ndarray, bits: int) -> np.ndarray:
+    out = np.unpackbits(h.copy())
+    out[rng.choice(256, bits, replace=False)] ^= 1
+    return np.packbits(out)
+
+
+def test_exact_index_finds_all_equal_rows_including_duplicates() -> None:
+    values = rng.integers(0, 256, (100, 16), dtype=np.uint8)
+    values[50] = values[7]
+    idx = ExactIndex.build(values)
+    queries = np.stack([values[7], rng.integers(0, 256, 16, dtype=np.uint8), values[99]])
+    rows, ids, dist = idx.search(queries)
+    assert sorted(zip(rows.tolist(), ids.tolist(), strict=True)) == [(0, 7), (0, 50), (2, 99)]
+    assert not dist.any()
+
+
+def test_pdq_index_radius_is_inclusive_and_exact() -> None:
+    base = rng.integers(0, 256, (200, 32), dtype=np.uint8)
+    idx = PDQIndex.build(base)
+    queries = np.stack([_flip(base[3], 31), _flip(base[4], 32), _flip(base[5], 0)])
+    rows, ids, dist = idx.search(queries, 31)
+    assert list(zip(rows.tolist(), ids.tolist(), dist.tolist(), strict=True)) == [
+        (0, 3, 31),
+        (2, 5, 0),
+    ]
+
+
+def _list(tmp_path: Path, name: str, lines: list[str]) -> Path:
+    path = tmp_path / f"{name}.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_matcher_reports_best_match_per_list_with_line_numbers(tmp_path: Path) -> None:
+    target = rng.integers(0, 256, 32, dtype=np.uint8)
+    near, nearer = _flip(target, 20), _flip(target, 5)
+    md5 = rng.bytes(16)
+    a = _list(tmp_path, "a", [f"pdq {near.tobytes().hex()}", f"pdq {nearer.tobytes().hex()}"])
+    b = _list(tmp_path, "b", ["# header", f"md5 {md5.hex()}"])
+    matcher = Matcher([load_list(ListSpec.parse(str(p))) for p in (a, b)], pdq_threshold=31)
+    hit = SampleSignals(exact={"md5": md5}, pdq=[(target.tobytes(), 100)])
+    weak = SampleSignals(pdq=[(target.tobytes(), 49)])  # quality < 50: recorded, not matched
+    miss = SampleSignals(pdq=[(_flip(target, 60).tobytes(), 100)])
+    results = matcher.match([hit, weak, miss])
+    assert [(m.list_name, m.signal_type, m.entry, m.distance) for m in results[0]] == [
+        ("b", "md5", 2, 0),
+        ("a", "pdq", 2, 5),
+    ]
+    assert results[1] == [] and results[2] == []
+
+
+def test_matcher_records_which_dihedral_variant_matched(tmp_path: Path) -> None:
+    target = rng.integers(0, 256, 32, dtype=np.uint8)
+    path = _list(tmp_path, "l", [f"pdq {target.tobytes().hex()}"])
+    matcher = Matcher([load_list(ListSpec.parse(str(path)))])
+    variants = [(rng.bytes(32), 100) for _ in range(8)]
+    variants[5] = (_flip(target, 3).tobytes(), 100)
+    (match,) = matcher.match([SampleSignals(pdq=variants)])[0]
+    assert (match.variant, match.distance) == (5, 3)
