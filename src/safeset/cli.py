@@ -42,13 +42,18 @@ def scan(
     ] = False,
     pdq_threshold: Annotated[int, typer.Option(help="Max PDQ Hamming distance.")] = 31,
     force: Annotated[bool, typer.Option(help="Replace a scan folder of a different job.")] = False,
+    sample_timeout: Annotated[
+        float, typer.Option(help="Seconds one sample may take before it becomes an error row.")
+    ] = 60.0,
     quiet: Quiet = False,
 ) -> None:
     """Hash every sample, match against the lists, decide, and write results + manifest."""
     from safeset.reporting import print_scan_summary
     from safeset.scan import ScanRequest, run_scan
 
-    options = ScanOptions(dihedral=dihedral, pdq_threshold=pdq_threshold)
+    options = ScanOptions(
+        dihedral=dihedral, pdq_threshold=pdq_threshold, sample_timeout=sample_timeout
+    )
     summary = run_scan(ScanRequest(sources, lists, out, options, max(1, workers), force, quiet))
     print_scan_summary(summary, out)
 

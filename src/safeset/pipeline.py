@@ -18,6 +18,7 @@ from safeset.signals.exact import exact_digests
 from safeset.signals.image import UnreadableImage, image_facts
 from safeset.sources.base import Shard
 from safeset.store import RESULT_SCHEMA
+from safeset.timeouts import SampleTimeout, time_limit
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class ScanOptions:
     dihedral: bool = False
     pdq_threshold: int = 31
     policy: Policy = field(default_factory=Policy)
+    # Operational, like --workers: not part of what makes two scans the same job.
+    sample_timeout: float = 60.0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -81,7 +84,12 @@ def scan_shard(shard: Shard, ctx: ScanContext) -> pa.Table:
     rows: list[dict[str, Any]] = []
     batch: list[SampleSignals] = []
     for sample in shard.read():
-        row, signals = scan_sample(sample, ctx.options)
+        try:
+            with time_limit(ctx.options.sample_timeout):
+                row, signals = scan_sample(sample, ctx.options)
+        except SampleTimeout:
+            sample.error = f"timed out after {ctx.options.sample_timeout:g}s"
+            row, signals = scan_sample(sample, ctx.options)
         row["shard"] = shard.id
         rows.append(row)
         batch.append(signals)

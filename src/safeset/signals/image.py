@@ -15,8 +15,9 @@ from PIL import Image, UnidentifiedImageError
 from safeset.signals.pdq import PDQResult, pdq_reference, pdq_reference_dihedral
 
 # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that; a dataset scanner treats
-# both as a decompression bomb rather than spend gigabytes on one sample.
-MAX_PIXELS = 16_384 * 16_384
+# both as a decompression bomb rather than spend gigabytes on one sample. 128 Mpixel (400 MB as
+# RGB) is far above any training image yet bounds what one worker can be made to allocate.
+MAX_PIXELS = 128 * 1024 * 1024
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,29 +35,28 @@ class Decisions:
     keep_actions: frozenset[str]
     counts: CleanCounts = field(default_factory=CleanCounts)
 
-    def keep(self, source: str, index: int, location: str, data: bytes | None) -> bool:
-        """Whether to write this sample; refuses if the source no longer matches the scan."""
+    def kept(self, source: str, index: int, location: str) -> Verdict | None:
+        """The verdict if this sample is to be written, else None; refuses unknown samples."""
         verdict = self.verdicts.get(source, {}).get(index)
         if verdict is None or verdict.location != location:
             raise SafesetError(
                 f"{source}: sample {location!r} is not in the scan results; the source changed "
                 "since it was scanned: scan it again"
             )
-        keep = verdict.action in self.keep_actions
-        if (
-            keep
-            and data is not None
-            and verdict.md5
-            and hashlib.md5(data).hexdigest() != verdict.md5
-        ):
-            raise SafesetError(
-                f"{source}: {location!r} changed since it was scanned (md5 differs): scan it again"
-            )
-        if keep:
+        if verdict.action in self.keep_actions:
             self.counts.kept += 1
-        else:
-            self.counts.left_out += 1
-        return keep
+            return verdict
+        self.counts.left_out += 1
+        return None
+
+    @staticmethod
+    def verify(verdict: Verdict, source: str, data: bytes) -> None:
+        """Refuse to write bytes other than those the scan judged."""
+        if verdict.md5 and hashlib.md5(data).hexdigest() != verdict.md5:
+            raise SafesetError(
+                f"{source}: {verdict.location!r} changed since it was scanned (md5 differs): "
+                "scan it again"
+            )
 
     def check_all_seen(self, source: str, seen: int) -> None:
         expected = len(self.verdicts.get(source, {}))
@@ -73,19 +71,17 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
     """A file that appears under ``path`` only once completely written."""
     if path.exists():
         raise SafesetError(f"refusing to overwrite {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SafesetError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def copy_atomic(src: Path, dst: Path) -> None:
-    with atomic_output(dst) as out, open(src, "rb") as f:
-        shutil.copyfileobj(f, out)

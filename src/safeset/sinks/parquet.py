@@ -7,8 +7,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from safeset.errors import SafesetError
 from safeset.sinks.base import Decisions, atomic_output
-from safeset.sources.parquet import ParquetShard, ParquetSource
+from safeset.sources.parquet import ParquetShard, ParquetSource, UnreadablePart
 
 
 def clean_parquets(source: ParquetSource, decisions: Decisions, out: Path) -> None:
@@ -17,17 +18,33 @@ def clean_parquets(source: ParquetSource, decisions: Decisions, out: Path) -> No
 
 
 def clean_parquet(path: Path, shards: list[ParquetShard], decisions: Decisions, dest: Path) -> None:
-    pf = pq.ParquetFile(path)
+    if shards and shards[0].broken:
+        # Nothing of an unreadable file can be written; its one review row says so.
+        _refuse_if_kept(shards[0], decisions, shards[0].error_sample(shards[0].broken))
+        decisions.check_all_seen(str(path), 1)
+        return
     seen = 0
-    with atomic_output(dest) as f, pq.ParquetWriter(f, pf.schema_arrow) as writer:
+    with atomic_output(dest) as f, pq.ParquetWriter(f, pq.ParquetFile(path).schema_arrow) as w:
         for shard in shards:
-            table = pf.read_row_group(shard.row_group)
+            try:
+                table = shard.load_table(all_columns=True)
+            except UnreadablePart as exc:
+                seen += 1
+                _refuse_if_kept(shard, decisions, shard.error_sample(str(exc)))
+                continue
             mask = []
             for sample in shard.samples(table):
                 seen += 1
-                data = None if sample.error else sample.load()
-                mask.append(decisions.keep(str(path), sample.index, sample.location, data))
+                verdict = decisions.kept(str(path), sample.index, sample.location)
+                if verdict is not None and not sample.error:
+                    decisions.verify(verdict, str(path), sample.load())
+                mask.append(verdict is not None)
             if any(mask):
-                writer.write_table(table.filter(pa.array(mask, type=pa.bool_())))
+                w.write_table(table.filter(pa.array(mask, type=pa.bool_())))
     decisions.counts.files += 1
     decisions.check_all_seen(str(path), seen)
+
+
+def _refuse_if_kept(shard: ParquetShard, decisions: Decisions, sample) -> None:
+    if decisions.kept(shard.path, sample.index, sample.location) is not None:
+        raise SafesetError(f"{shard.path}: cannot copy {sample.location}: it could not be read")

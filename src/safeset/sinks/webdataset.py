@@ -27,9 +27,11 @@ def clean_tar(path: Path, decisions: Decisions, dest: Path) -> None:
     ):
         for sample, group in iter_samples(path):
             seen += 1
-            data = None if sample.error else sample.load()
-            if not decisions.keep(str(path), sample.index, sample.location, data):
+            verdict = decisions.kept(str(path), sample.index, sample.location)
+            if verdict is None:
                 continue
+            if not sample.error:
+                decisions.verify(verdict, str(path), sample.load())
             for member in group.members:
                 tf.addfile(member, io.BytesIO(group.data.get(member.name, b"")))
     decisions.counts.files += 1

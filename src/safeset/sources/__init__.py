@@ -32,10 +32,10 @@ def open_source(arg: str) -> Source:
         top = sorted(p for p in path.iterdir() if p.is_file())
         tars = [p for p in top if _is_tar(p)]
         if tars:
-            return TarSource(tars)
+            return TarSource(tars, folder=path)
         parquets = [p for p in top if _is_parquet(p)]
         if parquets and not any(p.is_dir() for p in path.iterdir()) and len(parquets) == len(top):
-            return ParquetSource(parquets)
+            return ParquetSource(parquets, folder=path)
         return FolderSource(path)
     files = [path] if path.is_file() else [Path(p) for p in sorted(glob.glob(arg))]
     files = [f for f in files if f.is_file()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,11 +70,21 @@ class FolderShard(Shard):
                 source=self.root,
                 location=rel,
                 index=self.start + offset,
-                load=path.read_bytes,
+                load=_regular_file_reader(path),
                 caption=caption,
                 url=meta.get("url") if isinstance(meta.get("url"), str) else None,
                 meta=meta,
             )
+
+
+def _regular_file_reader(path: Path):
+    def load() -> bytes:
+        # A FIFO or device under an image name would block or never end: read regular files only.
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise OSError(f"not a regular file: {path.name}")
+        return path.read_bytes()
+
+    return load
 
 
 def _sidecars(path: Path) -> tuple[str | None, dict[str, Any]]:

@@ -6,7 +6,8 @@ struct ``{bytes, path}``. Key = a ``key`` column when present, else the row numb
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,8 @@ def _columns(names: dict[str, str], image: str, struct: bool) -> Columns:
     return Columns(image, struct, names.get("key"), caption, names.get("url"))
 
 
-def open_parquet(path: Path) -> pq.ParquetFile:
-    try:
-        return pq.ParquetFile(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise SafesetError(f"{path}: not a readable Parquet file: {exc}") from None
+class UnreadablePart(Exception):
+    """A Parquet file or row group that cannot be decoded; the message is the recorded reason."""
 
 
 @dataclass(frozen=True)
@@ -65,13 +63,42 @@ class ParquetShard(Shard):
     path: str
     row_group: int
     first_row: int
+    # Set when the file itself cannot be opened: the shard then stands for the whole file.
+    broken: str | None = None
+
+    def load_table(self, *, all_columns: bool = False) -> pa.Table:
+        """This row group's table (only the columns scanning needs unless ``all_columns``)."""
+        if self.broken:
+            raise UnreadablePart(self.broken)
+        try:
+            pf = pq.ParquetFile(self.path)
+            columns = None
+            if not all_columns:
+                cols = find_columns(Path(self.path), pf.schema_arrow)
+                wanted = [c for c in (cols.image, cols.key, cols.caption, cols.url) if c]
+                columns = list(dict.fromkeys(wanted))
+            return pf.read_row_group(self.row_group, columns=columns)
+        except (OSError, pa.ArrowException) as exc:
+            raise UnreadablePart(f"corrupt Parquet row group {self.row_group}: {exc}") from None
 
     def read(self) -> Iterator[Sample]:
-        pf = open_parquet(Path(self.path))
-        cols = find_columns(Path(self.path), pf.schema_arrow)
-        wanted = [c for c in (cols.image, cols.key, cols.caption, cols.url) if c]
-        yield from self.samples(
-            pf.read_row_group(self.row_group, columns=list(dict.fromkeys(wanted)))
+        try:
+            table = self.load_table()
+        except UnreadablePart as exc:
+            yield self.error_sample(str(exc))
+            return
+        yield from self.samples(table)
+
+    def error_sample(self, reason: str) -> Sample:
+        """One row standing for a part that could not be read, so it is never silently lost."""
+        where = "whole file" if self.broken else f"row group {self.row_group}"
+        return Sample(
+            key=f"{Path(self.path).name}#{where}",
+            source=self.path,
+            location=where,
+            index=self.first_row,
+            load=_constant(b""),
+            error=reason,
         )
 
     def samples(self, table: pa.Table) -> Iterator[Sample]:
@@ -111,18 +138,31 @@ def _constant(blob: bytes):
 class ParquetSource(Source):
     kind = "parquet"
 
-    def __init__(self, files: list[Path]) -> None:
+    def __init__(self, files: list[Path], folder: Path | None = None) -> None:
         self.files = files
+        # The folder the user named, if any: all of it then counts as the source.
+        self.folder = folder
 
     def shards(self, prefix: str) -> list[Shard]:
-        shards: list[Shard] = []
-        for path in self.files:
-            pf = open_parquet(path)
-            find_columns(path, pf.schema_arrow)  # fail before any work if there is no image
-            first = 0
-            for rg in range(pf.num_row_groups):
-                shards.append(ParquetShard(f"{prefix}-{len(shards):06d}", str(path), rg, first))
-                first += pf.metadata.row_group(rg).num_rows
+        numbers = itertools.count()
+        return [
+            shard
+            for path in self.files
+            for shard in self._file_shards(path, lambda: f"{prefix}-{next(numbers):06d}")
+        ]
+
+    @staticmethod
+    def _file_shards(path: Path, next_id: Callable[[], str]) -> list[ParquetShard]:
+        try:
+            pf = pq.ParquetFile(path)
+        except (OSError, pa.ArrowException) as exc:
+            reason = f"not a readable Parquet file: {exc}"
+            return [ParquetShard(next_id(), str(path), -1, 0, broken=reason)]
+        find_columns(path, pf.schema_arrow)  # a wrong schema stops the job before any work
+        shards, first = [], 0
+        for rg in range(pf.num_row_groups):
+            shards.append(ParquetShard(next_id(), str(path), rg, first))
+            first += pf.metadata.row_group(rg).num_rows
         return shards
 
     def shards_of(self, path: Path) -> list[ParquetShard]:
@@ -131,7 +171,7 @@ class ParquetSource(Source):
         ]
 
     def roots(self) -> list[Path]:
-        return sorted({p.parent for p in self.files})
+        return [self.folder] if self.folder else list(self.files)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "files": [str(p.resolve()) for p in self.files]}

@@ -8,7 +8,9 @@ disk; member names, however hostile, are only strings here.
 from __future__ import annotations
 
 import json
+import lzma
 import tarfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +56,7 @@ def iter_groups(path: Path) -> Iterator[MemberGroup]:
                     group.data[member.name] = f.read() if f else b""
                 else:
                     group.problem = f"tar member {member.name!r} is a link or special file"
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as exc:
         if group is not None:
             yield group
         yield MemberGroup(key="", problem=f"corrupt or truncated tar: {exc}")
@@ -119,14 +121,16 @@ def _json(blob: bytes) -> dict[str, Any]:
 class TarSource(Source):
     kind = "webdataset"
 
-    def __init__(self, files: list[Path]) -> None:
+    def __init__(self, files: list[Path], folder: Path | None = None) -> None:
         self.files = files
+        # The folder the user named, if any: all of it then counts as the source.
+        self.folder = folder
 
     def shards(self, prefix: str) -> list[Shard]:
         return [TarShard(id=f"{prefix}-{n:06d}", path=str(p)) for n, p in enumerate(self.files)]
 
     def roots(self) -> list[Path]:
-        return sorted({p.parent for p in self.files})
+        return [self.folder] if self.folder else list(self.files)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "files": [str(p.resolve()) for p in self.files]}

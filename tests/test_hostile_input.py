@@ -1,0 +1,374 @@
+"""Hostile input never crashes a scan, never loses a sample, never escapes the output folder."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+import tarfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from safeset.errors import SafesetError
+from safeset.pipeline import ScanOptions
+from safeset.scan import ScanRequest, run_scan
+from safeset.signals import image as image_module
+from safeset.signals.image import image_facts
+from safeset.sources import open_source
+from safeset.sources.webdataset import TarShard
+
+from . import hostile
+from .conftest import run_cli
+
+
+def _rows(scan: Path) -> list[dict]:
+    return [
+        r
+        for f in sorted((scan / "results").glob("*.parquet"))
+        for r in pq.read_table(f).to_pylist()
+    ]
+
+
+def _scan(tmp_path: Path, source: Path, known_list: Path, *extra: str):
+    out = tmp_path / "scan"
+    result = run_cli(
+        "scan",
+        str(source),
+        "--list",
+        str(known_list),
+        "--out",
+        str(out),
+        "-q",
+        "--workers",
+        "1",
+        *extra,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return _rows(out)
+
+
+def test_every_image_mode_and_container_hashes(tmp_path: Path, known_list: Path) -> None:
+    folder = tmp_path / "good"
+    folder.mkdir()
+    for name, blob in hostile.good_images().items():
+        (folder / name).write_bytes(blob)
+    rows = {r["location"]: r for r in _scan(tmp_path, folder, known_list)}
+    assert set(rows) == set(hostile.good_images())
+    for name, row in rows.items():
+        assert row["error"] is None, (name, row["error"])
+        assert row["action"] == "keep" and len(row["pdq"]) == 64
+    assert rows["one-pixel.png"]["pdq_quality"] < 50  # recorded, too weak to match
+    assert rows["animated.gif"]["width"] == 160
+
+
+def test_first_frame_of_animations_is_hashed() -> None:
+    first, second = hostile.photo(), hostile.photo()
+    buf = io.BytesIO()
+    first.save(buf, "GIF", save_all=True, append_images=[second])
+    still = io.BytesIO()
+    first.save(still, "GIF")
+    assert image_facts(buf.getvalue()).pdq == image_facts(still.getvalue()).pdq
+
+
+def test_exif_orientation_is_not_applied() -> None:
+    tagged, untagged = hostile.exif_rotated_jpeg()
+    facts, plain = image_facts(tagged), image_facts(untagged)
+    assert (facts.width, facts.height) == (200, 100)  # stored pixels, not the displayed ones
+    assert facts.pdq == plain.pdq
+
+
+def test_bad_images_become_review_rows_with_reasons(tmp_path: Path, known_list: Path) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for name, (blob, _) in hostile.bad_images().items():
+        (folder / name).write_bytes(blob)
+    os.mkfifo(folder / "pipe.jpg")  # would block a naive reader forever
+    (folder / "dangling.jpg").symlink_to(folder / "missing.jpg")
+    (folder / "loop").symlink_to(folder)  # a symlink loop must not trap the walk
+    started = time.monotonic()
+    rows = {r["location"]: r for r in _scan(tmp_path, folder, known_list)}
+    assert time.monotonic() - started < 60
+    expected = {n: reason for n, (_, reason) in hostile.bad_images().items()}
+    expected |= {
+        "pipe.jpg": "cannot read: not a regular file",
+        "dangling.jpg": "cannot read: No such file",
+    }
+    assert set(rows) == set(expected)
+    for name, reason in expected.items():
+        assert rows[name]["error"].startswith(reason), (name, rows[name]["error"])
+        assert rows[name]["action"] == "review"
+
+
+def test_a_sample_over_the_time_limit_becomes_an_error_row(
+    tmp_path: Path, known_list: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    for n in range(3):
+        hostile.photo().save(folder / f"{n}.png")
+    real = image_module.image_facts
+
+    def slow_on_one(data: bytes, **kw):
+        if data == (folder / "1.png").read_bytes():
+            time.sleep(30)
+        return real(data, **kw)
+
+    monkeypatch.setattr("safeset.pipeline.image_facts", slow_on_one)
+    out = tmp_path / "scan"
+    run_scan(
+        ScanRequest(
+            [str(folder)], [str(known_list)], out, ScanOptions(sample_timeout=0.5), quiet=True
+        )
+    )
+    rows = {r["location"]: r for r in _rows(out)}
+    assert rows["1.png"]["error"] == "timed out after 0.5s"
+    assert rows["1.png"]["action"] == "review"
+    assert rows["0.png"]["error"] is None and rows["2.png"]["error"] is None
+
+
+def _tar(path: Path, members: list[tuple[str, bytes | None, bytes]]) -> Path:
+    """members: (name, data or None for a link, link type) in order."""
+    with tarfile.open(path, "w") as tf:
+        for name, data, kind in members:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = kind
+                info.linkname = "/etc/passwd"
+                tf.addfile(info)
+            else:
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_hostile_tar_members(tmp_path: Path, known_list: Path) -> None:
+    jpg = hostile.good_images()["rgb.jpg"]
+    other = hostile.good_images()["still.webp"]
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    _tar(
+        shards / "00000.tar",
+        [
+            ("a.jpg", jpg, b""),
+            ("a.txt", b"caption a", b""),
+            ("../../escape.jpg", other, b""),
+            ("../../escape.txt", b"x", b""),
+            ("/abs/olute.jpg", hostile.good_images()["image.bmp"], b""),
+            ("link.jpg", None, tarfile.SYMTYPE),
+            ("hard.jpg", None, tarfile.LNKTYPE),
+            ("orphan.json", b'{"url": "https://example.org/x"}', b""),
+            ("a.png", hostile.good_images()["gray.png"], b""),  # duplicate key, not adjacent
+            ("two.jpg", jpg, b""),
+            ("two.png", other, b""),
+        ],
+    )
+    rows = _scan(tmp_path, shards, known_list)
+    by_index = {r["index"]: r for r in rows}
+    assert [r["key"] for r in sorted(rows, key=lambda r: r["index"])] == [
+        "a",
+        "../../escape",
+        "/abs/olute",
+        "link",
+        "hard",
+        "orphan",
+        "a",
+        "two",
+    ]
+    assert by_index[0]["error"] is None and by_index[6]["error"] is None  # duplicate keys both
+    assert by_index[1]["error"] is None and by_index[2]["error"] is None
+    assert "is a link or special file" in by_index[3]["error"]
+    assert "is a link or special file" in by_index[4]["error"]
+    assert by_index[5]["error"] == "no image member"
+    assert by_index[7]["error"] == "2 image members in one sample"
+
+    out = tmp_path / "clean" / "inner"
+    result = run_cli(
+        "clean",
+        str(shards),
+        "--scan",
+        str(tmp_path / "scan"),
+        "--out",
+        str(out),
+        "--keep-review",
+        "-q",
+    )
+    assert result.returncode == 0, result.stderr
+    # Nothing is extracted: hostile names stay names inside the cleaned tar.
+    assert sorted(p.name for p in (tmp_path / "clean").rglob("*")) == ["00000.tar", "inner"]
+    assert not (tmp_path / "escape.jpg").exists()
+    with tarfile.open(out / "00000.tar") as tf:
+        names = tf.getnames()
+    assert "../../escape.jpg" in names and "link.jpg" in names
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.7, 0.99])
+def test_truncated_and_corrupt_tars_end_in_an_error_row(tmp_path: Path, cut: float) -> None:
+    good = _tar(
+        tmp_path / "good.tar",
+        [(f"{n:03d}.jpg", hostile.good_images()["rgb.jpg"], b"") for n in range(6)],
+    )
+    blob = good.read_bytes()
+    broken = tmp_path / "broken.tar"
+    broken.write_bytes(blob[: int(len(blob) * cut)])
+    samples = list(TarShard(id="x", path=str(broken)).read())
+    assert samples, "a truncated tar must yield at least its error row"
+    assert [s.index for s in samples] == list(range(len(samples)))
+    assert any(s.error and "tar" in s.error for s in samples[-2:]) or len(samples) == 6
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.integers(0, 20_000), st.integers(0, 255)), max_size=12))
+def test_fuzzed_tar_bytes_never_raise(tmp_path: Path, flips) -> None:
+    good = tmp_path / "fuzz-src.tar"
+    if not good.exists():
+        _tar(good, [(f"{n:03d}.jpg", hostile.good_images()["rgb.jpg"], b"") for n in range(4)])
+    blob = bytearray(good.read_bytes())
+    for pos, value in flips:
+        blob[pos % len(blob)] = value
+    fuzzed = tmp_path / "fuzzed.tar"
+    fuzzed.write_bytes(bytes(blob))
+    for sample in TarShard(id="x", path=str(fuzzed)).read():
+        assert sample.error or sample.load() is not None
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.integers(0, 100_000), st.integers(0, 255)), min_size=1, max_size=8))
+def test_fuzzed_parquet_bytes_never_raise_past_the_source(tmp_path: Path, flips) -> None:
+    good = tmp_path / "fuzz-src.parquet"
+    if not good.exists():
+        blob = hostile.good_images()["rgb.jpg"]
+        pq.write_table(pa.table({"jpg": [blob] * 6, "key": list("abcdef")}), good, row_group_size=2)
+    data = bytearray(good.read_bytes())
+    for pos, value in flips:
+        data[pos % len(data)] = value
+    fuzzed = tmp_path / "fuzzed.parquet"
+    fuzzed.write_bytes(bytes(data))
+    try:
+        shards = open_source(str(fuzzed)).shards("s")
+    except SafesetError:
+        return  # a schema that no longer names an image column: one clear error line
+    for shard in shards:
+        for sample in shard.read():
+            assert sample.error or isinstance(sample.load(), bytes)
+
+
+def test_parquet_with_nulls_duplicate_keys_and_a_corrupt_file(
+    tmp_path: Path, known_list: Path
+) -> None:
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    jpg = hostile.good_images()["rgb.jpg"]
+    pq.write_table(
+        pa.table({"key": ["k", "k", "k"], "jpg": pa.array([jpg, None, jpg])}), folder / "a.parquet"
+    )
+    (folder / "b.parquet").write_bytes(b"PAR1 this is not parquet")
+    rows = _scan(tmp_path, folder, known_list)
+    assert len(rows) == 4
+    by = {(Path(r["source"]).name, r["location"]): r for r in rows}
+    assert by[("a.parquet", "row 1")]["error"] == "image is null"
+    assert by[("a.parquet", "row 0")]["error"] is None
+    assert by[("a.parquet", "row 2")]["error"] is None
+    assert by[("b.parquet", "whole file")]["error"].startswith("not a readable Parquet file")
+    assert all(r["action"] == "review" for r in rows if r["error"])
+    clean = run_cli(
+        "clean",
+        str(folder),
+        "--scan",
+        str(tmp_path / "scan"),
+        "--out",
+        str(tmp_path / "clean"),
+        "-q",
+    )
+    assert clean.returncode == 0, clean.stderr
+    assert pq.read_table(tmp_path / "clean" / "a.parquet").num_rows == 2
+    assert not (tmp_path / "clean" / "b.parquet").exists()
+    refused = run_cli(
+        "clean",
+        str(folder),
+        "--scan",
+        str(tmp_path / "scan"),
+        "--out",
+        str(tmp_path / "clean2"),
+        "--keep-review",
+        "-q",
+    )
+    assert refused.returncode == 2 and "cannot copy whole file" in refused.stderr
+
+
+def test_parquet_with_the_wrong_schema_is_one_clear_error(tmp_path: Path, known_list: Path) -> None:
+    path = tmp_path / "meta.parquet"
+    pq.write_table(pa.table({"caption": ["a"], "width": [3]}), path)
+    result = run_cli("scan", str(path), "--list", str(known_list), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert "no image column" in result.stderr and "caption, width" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_full_disk_leaves_no_partial_file(
+    tmp_path: Path, known_list: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    hostile.photo().save(folder / "a.png")
+    real_open = builtins.open
+
+    class FullFile(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b) -> int:
+            raise OSError(28, "No space left on device")
+
+    def fake_open(file, mode="r", *args, **kwargs):
+        if "w" in mode and str(file).endswith(".tmp"):
+            real_open(file, mode, *args, **kwargs).close()  # the temp name is created...
+            return io.BufferedWriter(FullFile())  # ...but nothing fits on the disk
+        return real_open(file, mode, *args, **kwargs)
+
+    out = tmp_path / "scan"
+    monkeypatch.setattr(builtins, "open", fake_open)
+    with pytest.raises(SafesetError, match="No space left on device"):
+        run_scan(ScanRequest([str(folder)], [str(known_list)], out, quiet=True))
+    monkeypatch.undo()
+    leftovers = [p for p in out.rglob("*") if p.is_file() and p.name != "job.json"]
+    assert leftovers == []
+
+
+def test_unwritable_output_is_one_clear_error(tmp_path: Path, known_list: Path) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    hostile.photo().save(folder / "a.png")
+    result = run_cli(
+        "scan", str(folder), "--list", str(known_list), "--out", "/proc/safeset-cannot-write-here"
+    )
+    assert result.returncode == 2
+    assert "cannot write to /proc/safeset-cannot-write-here" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_image_decoding_never_raises_on_arbitrary_bytes() -> None:
+    for name, (blob, reason) in hostile.bad_images().items():
+        with pytest.raises(image_module.UnreadableImage, match=reason.split(":")[0]):
+            image_facts(blob)
+        assert name
+
+
+def test_a_truncated_image_never_becomes_a_partial_hash() -> None:
+    buf = io.BytesIO()
+    hostile.photo((400, 300)).save(buf, "JPEG")
+    for cut in (10, 100, 1000, len(buf.getvalue()) - 10):
+        with pytest.raises(image_module.UnreadableImage):
+            image_facts(buf.getvalue()[:cut])
+    assert Image.open(buf).size == (400, 300)
