@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from safeset.errors import SafesetError
-from safeset.lists.parse import Entry, read_entries
+from safeset.lists.parse import read_blocks
 from safeset.signal_types import SignalType, lookup
 
 
@@ -63,19 +62,17 @@ def load_list(spec: ListSpec) -> HashList:
     """Load and validate a list file; SafesetError (file and line, no contents) if unusable."""
     if not spec.path.is_file():
         raise SafesetError(f"hash list not found: {spec.path}")
-    buffers: dict[str, bytearray] = {}
-    line_numbers: dict[str, array] = {}
+    chunks: dict[str, list[bytes]] = {}
+    line_chunks: dict[str, list[np.ndarray]] = {}
     skipped: Counter[str] = Counter()
-    for item in read_entries(spec.path, spec.declared):
-        if isinstance(item, Entry):
-            name = item.signal_type.name
-            buffers.setdefault(name, bytearray()).extend(item.value)
-            line_numbers.setdefault(name, array("q")).append(item.line)
-        else:
-            skipped[item.reason] += 1
+    for block in read_blocks(spec.path, spec.declared):
+        for name, raw in block.values.items():
+            chunks.setdefault(name, []).append(raw)
+            line_chunks.setdefault(name, []).append(np.asarray(block.lines[name], dtype=np.int64))
+        skipped.update(block.skipped)
     values = {
-        name: np.frombuffer(bytes(buf), dtype=np.uint8).reshape(-1, lookup(name).nbytes)
-        for name, buf in buffers.items()
+        name: np.frombuffer(b"".join(parts), dtype=np.uint8).reshape(-1, lookup(name).nbytes)
+        for name, parts in chunks.items()
     }
     if not values:
         detail = f" ({sum(skipped.values())} entries of unsupported types)" if skipped else ""
@@ -84,9 +81,7 @@ def load_list(spec: ListSpec) -> HashList:
         name=spec.name,
         path=spec.path,
         values=values,
-        lines={
-            name: np.frombuffer(arr, dtype=np.int64).copy() for name, arr in line_numbers.items()
-        },
+        lines={name: np.concatenate(parts) for name, parts in line_chunks.items()},
         skipped=skipped,
         fingerprint=_file_sha256(spec.path),
     )
