@@ -11,9 +11,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from safeset.matching.matcher import Matcher, SampleSignals
-from safeset.policy import Policy
+from safeset.matching.matcher import Match, Matcher, SampleSignals
+from safeset.policy import Evidence, Policy
 from safeset.sample import Sample
+from safeset.screening import caption_terms, screen_image
 from safeset.signals.exact import exact_digests
 from safeset.signals.image import UnreadableImage, image_facts
 from safeset.sources.base import Shard
@@ -56,6 +57,8 @@ def scan_sample(sample: Sample, options: ScanOptions) -> tuple[dict[str, Any], S
         "error": sample.error,
     }
     signals = SampleSignals()
+    if options.policy.screen:
+        row.update(caption_terms(sample, options.policy))
     if sample.error:
         return row, signals
     try:
@@ -77,7 +80,20 @@ def scan_sample(sample: Sample, options: ScanOptions) -> tuple[dict[str, Any], S
     )
     variants = facts.pdq_dihedral or (facts.pdq,)
     signals.pdq = [(v.hash, v.quality) for v in variants]
+    if options.policy.screen:
+        row.update(screen_image(data, options.policy).row())
     return row, signals
+
+
+def evidence(row: dict[str, Any], matches: list[Match]) -> Evidence:
+    return Evidence(
+        matches=matches,
+        error=row["error"],
+        explicit_score=row.get("explicit_score"),
+        ages=[f["age"] for f in row.get("faces") or ()],
+        sexual_terms=row.get("sexual_terms") or (),
+        minor_terms=row.get("minor_terms") or (),
+    )
 
 
 def scan_shard(shard: Shard, ctx: ScanContext) -> pa.Table:
@@ -94,7 +110,7 @@ def scan_shard(shard: Shard, ctx: ScanContext) -> pa.Table:
         rows.append(row)
         batch.append(signals)
     for row, matches in zip(rows, ctx.matcher.match(batch), strict=True):
-        decision = ctx.options.policy.decide(matches, row["error"])
+        decision = ctx.options.policy.decide(evidence(row, matches))
         row["matches"] = [
             {
                 "list": m.list_name,
