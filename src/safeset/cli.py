@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ import typer
 
 from safeset.errors import SafesetError
 from safeset.pipeline import ScanOptions
+from safeset.policy import Policy
 from safeset.progress import stderr
 
 app = typer.Typer(
@@ -24,6 +26,28 @@ app = typer.Typer(
 )
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+Screen = Annotated[
+    bool,
+    typer.Option(help="Also screen content: explicit score, faces/ages, caption terms."),
+]
+PolicyFile = Annotated[
+    Path | None, typer.Option("--policy", help="Policy file (TOML) over the defaults.")
+]
+
+
+def _effective_policy(path: Path | None, screen: bool) -> Policy:
+    policy = Policy.load(path) if path else Policy()
+    return replace(policy, screen=True) if screen else policy
+
+
+policy_app = typer.Typer(help="Inspect the policy that turns evidence into actions.")
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("show")
+def policy_show(screen: Screen = False, policy: PolicyFile = None) -> None:
+    """Print the effective policy (defaults, a --policy file over them) as TOML."""
+    typer.echo(_effective_policy(policy, screen).to_toml(), nl=False)
 
 
 @app.command()
@@ -45,6 +69,8 @@ def scan(
     sample_timeout: Annotated[
         float, typer.Option(help="Seconds one sample may take before it becomes an error row.")
     ] = 60.0,
+    screen: Screen = False,
+    policy: PolicyFile = None,
     quiet: Quiet = False,
 ) -> None:
     """Hash every sample, match against the lists, decide, and write results + manifest."""
@@ -52,7 +78,10 @@ def scan(
     from safeset.scan import ScanRequest, run_scan
 
     options = ScanOptions(
-        dihedral=dihedral, pdq_threshold=pdq_threshold, sample_timeout=sample_timeout
+        dihedral=dihedral,
+        pdq_threshold=pdq_threshold,
+        sample_timeout=sample_timeout,
+        policy=_effective_policy(policy, screen),
     )
     summary = run_scan(ScanRequest(sources, lists, out, options, max(1, workers), force, quiet))
     print_scan_summary(summary, out)

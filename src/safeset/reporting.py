@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.panel import Panel
 from rich.table import Table
 
 from safeset.signals.image import UnreadableImage, image_facts
@@ -29,6 +30,8 @@ def print_scan_summary(summary: dict[str, Any], out: Path) -> None:
         kinds = ", ".join(f"{k} ({n:,})" for k, n in summary["errors_by_kind"].items())
         stdout.print(f"unreadable samples (marked review): {kinds}")
     stdout.print(f"manifest: {out / 'manifest.csv'}   summary: {out / 'summary.json'}")
+    if "warning" in summary:
+        stdout.print(Panel(summary["warning"], title="WARNING", style="bold red"))
 
 
 def hash_line(path: Path) -> tuple[str, str | None]:

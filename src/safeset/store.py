@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from safeset.errors import SafesetError
-from safeset.policy import FLAGGED
+from safeset.policy import EXPLICIT_MINOR_REASON, FLAGGED
 
 MATCH_TYPE = pa.struct(
     [
@@ -198,6 +198,7 @@ class _Tally:
         self.actions: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.matches: dict[str, Counter[str]] = {}
+        self.may_be_illegal = 0
 
     def add(self, row: dict[str, Any]) -> None:
         self.samples += 1
@@ -207,6 +208,8 @@ class _Tally:
             self.errors[row["error"].split(":", 1)[0]] += 1
         for m in row["matches"]:
             self.matches.setdefault(m["list"], Counter())[m["signal_type"]] += 1
+        if EXPLICIT_MINOR_REASON in row["reasons"]:
+            self.may_be_illegal += 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -215,4 +218,18 @@ class _Tally:
             "errors": sum(self.errors.values()),
             "errors_by_kind": dict(sorted(self.errors.items())),
             "matches": {k: dict(sorted(v.items())) for k, v in sorted(self.matches.items())},
-        }
+        } | (
+            {"warning": illegal_material_warning(self.may_be_illegal)}
+            if self.may_be_illegal
+            else {}
+        )
+
+
+def illegal_material_warning(count: int) -> str:
+    return (
+        f"{count} samples combine explicit content with signs of a minor "
+        f"({EXPLICIT_MINOR_REASON}). They may be illegal material: do not open, view or share "
+        "them. Report them to NCMEC's CyberTipline (report.cybertip.org, US), the IWF "
+        "(report.iwf.org.uk, UK) or your national hotline (inhope.org), giving the manifest "
+        "rows (source, location, url, hashes) as the record, and remove them from every copy."
+    )
