@@ -143,3 +143,33 @@ def test_any_valid_file_exchange_list_round_trips(
     hl = load_list(ListSpec.parse(str(path)))
     got = {k: [row.tobytes().hex() for row in v] for k, v in hl.values.items()}
     assert got == expected
+
+
+def test_saved_list_loads_to_the_same_matches_and_job(tmp_path: Path) -> None:
+    from safeset.lists.saved import load_saved_list
+    from safeset.matching.matcher import Matcher, SampleSignals
+
+    from .conftest import run_cli
+
+    pdqs = [rng.randbytes(32) for _ in range(50)]
+    md5 = rng.randbytes(16)
+    text = "".join(f"pdq {h.hex()}\n" for h in pdqs) + f"video_md5 {_hex(16)}\nmd5 {md5.hex()}\n"
+    source = _write(tmp_path, text, "iwf.txt")
+    result = run_cli("lists", "build", str(source), "--out", str(tmp_path / "iwf"))
+    assert result.returncode == 0, result.stderr
+    assert "pdq 50, md5 1" in result.stdout
+    assert not any(h.hex() in result.stdout + result.stderr for h in pdqs)
+    saved = load_list(ListSpec.parse(str(tmp_path / "iwf")))
+    original = load_list(ListSpec.parse(str(source)))
+    assert saved.name == original.name == "iwf"
+    assert saved.fingerprint == original.fingerprint and saved.skipped == original.skipped
+    probe = [
+        SampleSignals(exact={"md5": md5}, pdq=[(pdqs[7], 100)]),
+        SampleSignals(pdq=[(rng.randbytes(32), 100)]),
+    ]
+    assert Matcher([saved]).match(probe) == Matcher([original]).match(probe)
+    again = run_cli("lists", "build", str(source), "--out", str(tmp_path / "iwf"))
+    assert again.returncode == 2 and "exists" in again.stderr
+    (tmp_path / "iwf" / "pdq.index").write_bytes(b"garbage")
+    with pytest.raises(SafesetError, match="damaged saved list"):
+        load_saved_list(tmp_path / "iwf", "iwf")

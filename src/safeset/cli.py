@@ -40,6 +40,28 @@ def _effective_policy(path: Path | None, screen: bool) -> Policy:
     return replace(policy, screen=True) if screen else policy
 
 
+lists_app = typer.Typer(help="Prepare hash lists for repeated scans.")
+app.add_typer(lists_app, name="lists")
+
+
+@lists_app.command("build")
+def lists_build(
+    list_spec: Annotated[str, typer.Argument(metavar="LIST", help="[NAME=][TYPE:]FILE")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the saved list to.")],
+) -> None:
+    """Parse a list once and save it with its search indexes; pass the folder to --list."""
+    import time
+
+    from safeset.lists import ListSpec, load_list
+    from safeset.lists.saved import save_list
+
+    started = time.monotonic()
+    hl = load_list(ListSpec.parse(list_spec))
+    save_list(hl, out)
+    counts = ", ".join(f"{t} {n:,}" for t, n in hl.counts().items())
+    typer.echo(f"saved list {hl.name} ({counts}) to {out} in {time.monotonic() - started:.1f}s")
+
+
 policy_app = typer.Typer(help="Inspect the policy that turns evidence into actions.")
 app.add_typer(policy_app, name="policy")
 

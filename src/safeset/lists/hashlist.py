@@ -11,7 +11,9 @@ import numpy as np
 
 from safeset.errors import SafesetError
 from safeset.lists.parse import read_blocks
-from safeset.signal_types import SignalType, lookup
+from safeset.matching.exact_index import ExactIndex
+from safeset.matching.pdq_index import PDQIndex
+from safeset.signal_types import SIGNAL_TYPES, SignalType, lookup
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,14 @@ class HashList:
     skipped: Counter[str] = field(default_factory=Counter)
     # sha256 of the file: identifies the list in job records without revealing any entry.
     fingerprint: str = ""
+    # Indexes loaded from a saved list (safeset lists build), by signal type.
+    prebuilt: dict[str, ExactIndex | PDQIndex] = field(default_factory=dict)
+
+    def index(self, type_name: str) -> ExactIndex | PDQIndex:
+        """The search index for one signal type: prebuilt if saved, else built now."""
+        if type_name not in self.prebuilt:
+            self.prebuilt[type_name] = SIGNAL_TYPES[type_name].build_index(self.values[type_name])
+        return self.prebuilt[type_name]
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.values.values())
@@ -60,6 +70,10 @@ class HashList:
 
 def load_list(spec: ListSpec) -> HashList:
     """Load and validate a list file; SafesetError (file and line, no contents) if unusable."""
+    from safeset.lists.saved import is_saved_list, load_saved_list
+
+    if spec.path.is_dir() and is_saved_list(spec.path):
+        return load_saved_list(spec.path, spec.name)
     if not spec.path.is_file():
         raise SafesetError(f"hash list not found: {spec.path}")
     chunks: dict[str, list[bytes]] = {}

@@ -6,6 +6,9 @@ size per entry (160 MB for 10M md5s), where a Python set of bytes would cost sev
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 
@@ -22,6 +25,19 @@ class ExactIndex:
 
     def __len__(self) -> int:
         return len(self._keys)
+
+    def save(self, path: Path) -> None:
+        """One ``.npz`` file (written atomically) that ``load`` maps back without sorting."""
+        tmp = path.with_name(f".{path.name}.tmp")
+        width = self._keys.dtype.itemsize
+        with open(tmp, "wb") as f:
+            np.savez(f, keys=self._keys.view(np.uint8).reshape(-1, width), ids=self._ids)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> ExactIndex:
+        with np.load(path) as data:
+            return cls(_as_strings(data["keys"]), data["ids"])
 
     def search(self, queries: np.ndarray, radius: int = 0) -> tuple[np.ndarray, ...]:
         """All (query_row, entry_id, distance=0) pairs with equal values; radius is ignored."""

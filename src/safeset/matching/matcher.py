@@ -34,54 +34,46 @@ class SampleSignals:
     pdq: list[tuple[bytes, int]] = field(default_factory=list)  # (hash, quality) per variant
 
 
-@dataclass
-class _TypeIndex:
-    index: object
-    owner: np.ndarray  # index row -> position in Matcher.list_names
-    line: np.ndarray  # index row -> line number in that list
-
-
 class Matcher:
+    """One index per (list, signal type), built once per job or loaded prebuilt.
+
+    Keeping lists apart (rather than merging them into one index per type) lets a list built
+    once with ``safeset lists build`` be used as it is, whatever other lists join the scan.
+    """
+
     def __init__(self, lists: Sequence[HashList], pdq_threshold: int = 31) -> None:
-        self.list_names = [hl.name for hl in lists]
         self.pdq_threshold = pdq_threshold
-        self._indexes: dict[str, _TypeIndex] = {}
-        for type_name, signal_type in SIGNAL_TYPES.items():
-            parts = [(i, hl) for i, hl in enumerate(lists) if type_name in hl.values]
-            if not parts:
-                continue
-            values = np.concatenate([hl.values[type_name] for _, hl in parts])
-            owner = np.concatenate(
-                [np.full(len(hl.values[type_name]), i, dtype=np.int32) for i, hl in parts]
-            )
-            line = np.concatenate([hl.lines[type_name] for _, hl in parts])
-            self._indexes[type_name] = _TypeIndex(signal_type.build_index(values), owner, line)
+        self._lists = list(lists)
+        self._indexes = [
+            {type_name: hl.index(type_name) for type_name in hl.values} for hl in self._lists
+        ]
 
     @property
     def signal_types(self) -> list[str]:
-        return list(self._indexes)
+        return sorted({t for indexes in self._indexes for t in indexes})
 
     def match(self, batch: Sequence[SampleSignals]) -> list[list[Match]]:
         """For each sample, its best match per (list, signal type), closest first."""
-        best: list[dict[tuple[int, str], Match]] = [{} for _ in batch]
-        for type_name, ti in self._indexes.items():
+        best: list[dict[tuple[str, str], Match]] = [{} for _ in batch]
+        for type_name in self.signal_types:
             sample_of, variant_of, queries = self._queries(batch, type_name)
             if not len(queries):
                 continue
             radius = self.pdq_threshold if SIGNAL_TYPES[type_name].perceptual else 0
-            rows, ids, dists = ti.index.search(queries, radius)
-            for row, entry, dist in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
-                s = sample_of[row]
-                slot = (int(ti.owner[entry]), type_name)
-                current = best[s].get(slot)
-                if current is None or dist < current.distance:
-                    best[s][slot] = Match(
-                        self.list_names[slot[0]],
-                        int(ti.line[entry]),
-                        type_name,
-                        dist,
-                        variant_of[row],
-                    )
+            for hl, indexes in zip(self._lists, self._indexes, strict=True):
+                if type_name not in indexes:
+                    continue
+                rows, ids, dists = indexes[type_name].search(queries, radius)
+                lines = hl.lines[type_name]
+                for row, entry, dist in zip(
+                    rows.tolist(), ids.tolist(), dists.tolist(), strict=True
+                ):
+                    s = sample_of[row]
+                    current = best[s].get((hl.name, type_name))
+                    if current is None or dist < current.distance:
+                        best[s][(hl.name, type_name)] = Match(
+                            hl.name, int(lines[entry]), type_name, dist, variant_of[row]
+                        )
         return [sorted(b.values(), key=lambda m: (m.distance, m.list_name)) for b in best]
 
     @staticmethod
