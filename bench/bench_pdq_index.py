@@ -125,6 +125,7 @@ def bench_ours(
     before = rss_bytes()
     index, build_s, _ = timed(lambda: PDQIndex.build(entries))
     rss_delta = rss_bytes() - before
+    peak = peak_rss_bytes()
     pairs, wall_s, cpu_s = timed(partial(index.search, queries, radius))
     rows, ids, _ = pairs
     result = Result(
@@ -139,7 +140,10 @@ def bench_ours(
         planted_in(sources, len(entries)),
         count_found(rows, ids, sources, len(entries)),
         len(rows),
-        [f"substring widths {index.substring_widths}"],
+        [
+            f"substring widths {index.substring_widths}",
+            f"process peak RSS after build {peak / 2**30:.2f} GiB (includes the inputs)",
+        ],
     )
     return result, index, pairs
 
@@ -309,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flat-entries", type=int, default=None, help="default: --entries")
     parser.add_argument("--flat-queries", type=int, default=1000)
     parser.add_argument("--multihash-entries", type=int, default=None, help="default: --entries")
-    parser.add_argument("--multihash-queries", type=int, default=10_000)
+    parser.add_argument("--multihash-queries", type=int, default=1000)
     parser.add_argument("--pytx-entries", type=int, default=1_000_000)
     parser.add_argument("--pytx-queries", type=int, default=100)
     parser.add_argument("--skip-baselines", action="store_true")

@@ -244,9 +244,10 @@ def test_substring_values_follow_packbits_bit_order() -> None:
 
 def test_lookup_popcount_matches_bitwise_count() -> None:
     rng = np.random.default_rng(5)
-    words = rng.integers(0, 2**63, size=(200, 4), dtype=np.uint64) * np.uint64(3)
+    words = rng.integers(0, 2**63, size=(200, 2), dtype=np.uint64) * np.uint64(3)
+    words[0] = np.uint64(2**64 - 1)  # 128 set bits: the widest half distance
     bits = np.unpackbits(words.view(np.uint8), axis=1).sum(axis=1)
-    np.testing.assert_array_equal(pdq_index._row_distances(words), bits)
+    np.testing.assert_array_equal(pdq_index._half_distances(words), bits)
     counts = pdq_index._bit_counts_lut(words)
     np.testing.assert_array_equal(counts.sum(axis=1), bits)
 

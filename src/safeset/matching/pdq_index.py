@@ -11,7 +11,11 @@ every substring table within its k_j therefore yields a superset of the answer, 
 
 Layout (plain numpy arrays, so a saved index can be memory-mapped):
 
-- ``hashes``: (N, 32) uint8, the entries as given, viewed as (N, 4) uint64 words for popcounts;
+- ``head`` and ``tail``: (N, 16) uint8, the first and the last 128 bits of each entry, viewed as
+  (N, 2) uint64 words for popcounts. A candidate is checked on its head first: the head distance
+  is a lower bound of the full one, and a random entry lies within 31 bits of a query on 128
+  bits with probability ~1e-9, so almost only true neighbours cost a second gather (the tail).
+  Gathering 16 bytes instead of 32 per candidate makes the search ~15% faster at no memory cost;
 - for each substring j of width w_j, a CSR table: ``ids_j`` holds the entry ids sorted by their
   substring value, and the ids whose value is v are ``ids_j[offsets_j[v]:offsets_j[v + 1]]``.
 
@@ -38,7 +42,7 @@ __all__ = ["HASH_BITS", "HASH_BYTES", "PDQIndex", "Strategy"]
 
 HASH_BYTES = 32
 HASH_BITS = 256
-_WORDS = HASH_BYTES // 8
+_HALF = HASH_BYTES // 2
 
 # Substring widths: about log2(N) bits each (one entry per substring value), within these bounds.
 _MIN_WIDTH = 8
@@ -80,18 +84,15 @@ def _bit_counts_lut(x: np.ndarray) -> np.ndarray:
 _bit_counts = getattr(np, "bitwise_count", _bit_counts_lut)
 
 
-def _row_distances(x: np.ndarray) -> np.ndarray:
-    """Hamming weight of each row of a (C, 4) uint64 array of XORed hashes, as uint32.
+def _half_distances(x: np.ndarray) -> np.ndarray:
+    """Hamming weight of each row of a (C, 2) uint64 array of XORed half-hashes, as uint16.
 
-    The four per-word counts (each <= 64) are added as the bytes of one uint32 (a SWAR add):
-    summing a (C, 4) uint8 array along axis 1 is several times slower, and a uint8 sum would
-    wrap to 0 at distance 256.
+    The two per-word counts (each <= 64) are added as the bytes of one uint16 (a SWAR add):
+    summing a (C, 2) uint8 array along axis 1 is several times slower.
     """
     counts = np.ascontiguousarray(_bit_counts(x), dtype=np.uint8)
-    packed = counts.view(np.uint32).reshape(-1)
-    low = np.uint32(0x00FF00FF)
-    pairs = (packed & low) + ((packed >> np.uint32(8)) & low)
-    return (pairs & np.uint32(0xFFFF)) + (pairs >> np.uint32(16))
+    packed = counts.view(np.uint16).reshape(-1)
+    return (packed & np.uint16(0xFF)) + (packed >> np.uint16(8))
 
 
 def _check_hashes(array: np.ndarray, what: str) -> np.ndarray:
@@ -105,9 +106,14 @@ def _check_hashes(array: np.ndarray, what: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _as_words(hashes: np.ndarray) -> np.ndarray:
-    """View (N, 32) uint8 hashes as (N, 4) uint64: XOR and popcount ignore the byte order."""
-    return hashes.view(np.uint64).reshape(len(hashes), _WORDS)
+def _halves(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 2) uint64 views of the first and last 16 bytes of each hash (copies if needed).
+
+    XOR and popcount do not depend on byte order, so native uint64 words are fine.
+    """
+    head = np.ascontiguousarray(hashes[:, :_HALF]).view(np.uint64)
+    tail = np.ascontiguousarray(hashes[:, _HALF:]).view(np.uint64)
+    return head, tail
 
 
 def _substring_widths(n: int) -> tuple[int, ...]:
@@ -258,13 +264,14 @@ class PDQIndex:
 
     def __init__(
         self,
-        hashes: np.ndarray,
+        head: np.ndarray,
+        tail: np.ndarray,
         widths: Sequence[int],
         offsets: Sequence[np.ndarray],
         ids: Sequence[np.ndarray],
     ) -> None:
-        self._hashes = hashes
-        self._words = _as_words(hashes)
+        self._head_bytes, self._tail_bytes = head, tail
+        self._head, self._tail = head.view(np.uint64), tail.view(np.uint64)
         self._widths = tuple(int(w) for w in widths)
         self._starts = _substring_starts(self._widths)
         self._offsets = list(offsets)
@@ -275,7 +282,7 @@ class PDQIndex:
     @classmethod
     def build(cls, hashes: np.ndarray) -> PDQIndex:
         """Index (N, 32) uint8 hashes (MSB-first bytes, as ``bytes.fromhex`` gives them)."""
-        hashes = _check_hashes(hashes, "hashes").copy()
+        hashes = _check_hashes(hashes, "hashes")
         widths = _substring_widths(len(hashes))
         dtype = np.dtype(np.int32 if len(hashes) < np.iinfo(np.int32).max else np.int64)
         offsets, ids = [], []
@@ -283,10 +290,11 @@ class PDQIndex:
             table = _build_table(_substring_values(hashes, start, width), width, dtype)
             offsets.append(table[0])
             ids.append(table[1])
-        return cls(hashes, widths, offsets, ids)
+        head, tail = hashes[:, :_HALF].copy(), hashes[:, _HALF:].copy()
+        return cls(head, tail, widths, offsets, ids)
 
     def __len__(self) -> int:
-        return len(self._hashes)
+        return len(self._head)
 
     def __repr__(self) -> str:
         return f"PDQIndex(entries={len(self)}, substrings={len(self._widths)})"
@@ -300,7 +308,7 @@ class PDQIndex:
     def nbytes(self) -> int:
         """Bytes held by the index arrays (hashes plus substring tables)."""
         tables = sum(a.nbytes for a in self._offsets) + sum(a.nbytes for a in self._ids)
-        return int(self._hashes.nbytes + tables)
+        return int(self._head.nbytes + self._tail.nbytes + tables)
 
     # -- search -------------------------------------------------------------------------------
 
@@ -338,7 +346,7 @@ class PDQIndex:
         values = {
             j: _substring_values(queries, self._starts[j], self._widths[j]) for j, _ in probed
         }
-        words = _as_words(queries)
+        heads, tails = _halves(queries)
         n = len(self)
         work = sum(
             _ball_size(self._widths[j], k) * (1 + n / (1 << self._widths[j])) for j, k in probed
@@ -347,22 +355,38 @@ class PDQIndex:
         for first in range(0, len(queries), batch):
             last = min(first + batch, len(queries))
             parts = [
-                self._probe(j, k, values[j][first:last], words[first:last], radius)
+                self._probe(
+                    j, k, values[j][first:last], heads[first:last], tails[first:last], radius
+                )
                 for j, k in probed
             ]
             rows, ids, dists = _concat_pairs(parts)
             yield _sort_pairs(rows + first, ids, dists, dedupe=True)
 
-    def _probe(self, j: int, k: int, values: np.ndarray, words: np.ndarray, radius: int) -> Pairs:
+    def _probe(
+        self,
+        j: int,
+        k: int,
+        values: np.ndarray,
+        heads: np.ndarray,
+        tails: np.ndarray,
+        radius: int,
+    ) -> Pairs:
         """Entries whose substring j lies within k bits of each query's, verified on 256 bits."""
         keys = values[:, None] ^ _ball_masks(self._widths[j], k)[None, :]
         offsets = self._offsets[j]
         starts = np.take(offsets, keys)
         counts = np.take(offsets, keys + np.uint32(1)) - starts
-        return self._verify(j, starts, counts, words, radius)
+        return self._verify(j, starts, counts, heads, tails, radius)
 
     def _verify(
-        self, j: int, starts: np.ndarray, counts: np.ndarray, words: np.ndarray, radius: int
+        self,
+        j: int,
+        starts: np.ndarray,
+        counts: np.ndarray,
+        heads: np.ndarray,
+        tails: np.ndarray,
+        radius: int,
     ) -> Pairs:
         """Expand (queries x probes) CSR ranges into candidates and keep those within radius.
 
@@ -371,58 +395,84 @@ class PDQIndex:
         """
         total = int(counts.sum())
         if total > _CHUNK_CANDIDATES and len(starts) > 1:
-            half = len(starts) // 2
-            head = self._verify(j, starts[:half], counts[:half], words[:half], radius)
-            tail = self._verify(j, starts[half:], counts[half:], words[half:], radius)
-            return _concat_pairs([head, (tail[0] + half, tail[1], tail[2])])
+            h = len(starts) // 2
+            top = self._verify(j, starts[:h], counts[:h], heads[:h], tails[:h], radius)
+            low = self._verify(j, starts[h:], counts[h:], heads[h:], tails[h:], radius)
+            return _concat_pairs([top, (low[0] + h, low[1], low[2])])
+        starts, counts = starts.ravel(), counts.ravel()
         if total > _CHUNK_CANDIDATES:
-            return self._verify_chunked(j, starts.ravel(), counts.ravel(), words[0], radius)
-        ends = np.cumsum(counts.ravel())
-        first = np.repeat(starts.ravel() - (ends - counts.ravel()), counts.ravel())
-        entries = np.take(self._ids[j], np.arange(total) + first)
-        row_ends = ends.reshape(counts.shape)[:, -1]
-        query_words = np.repeat(words, np.diff(row_ends, prepend=0), axis=0)
-        dists = _row_distances(np.take(self._words, entries, axis=0) ^ query_words)
+            return self._verify_chunked(j, starts, counts, heads[0], tails[0], radius)
+        ends = np.cumsum(counts, dtype=starts.dtype)  # int32 unless the list has >= 2**31 entries
+        positions = np.repeat(starts - (ends - counts), counts)
+        positions += np.arange(total, dtype=positions.dtype)
+        entries = np.take(self._ids[j], positions)
+        row_ends = ends.reshape(len(heads), -1)[:, -1]
+        query_heads = np.repeat(heads, np.diff(row_ends, prepend=0), axis=0)
+        head_dists = _half_distances(np.take(self._head, entries, axis=0) ^ query_heads)
+        close = np.flatnonzero(head_dists <= radius)
+        rows = np.searchsorted(row_ends, close, side="right")
+        return self._finish(rows, entries[close], head_dists[close], tails, radius)
+
+    def _finish(
+        self,
+        rows: np.ndarray,
+        entries: np.ndarray,
+        head_dists: np.ndarray,
+        tails: np.ndarray,
+        radius: int,
+    ) -> Pairs:
+        """Add the tail distance to candidates that passed the head check; keep those in radius."""
+        dists = head_dists + _half_distances(np.take(self._tail, entries, axis=0) ^ tails[rows])
         keep = np.flatnonzero(dists <= radius)
-        rows = np.searchsorted(row_ends, keep, side="right")
-        return rows, entries[keep], dists[keep]
+        return rows[keep], entries[keep], dists[keep]
 
     def _verify_chunked(
-        self, j: int, starts: np.ndarray, counts: np.ndarray, word: np.ndarray, radius: int
+        self,
+        j: int,
+        starts: np.ndarray,
+        counts: np.ndarray,
+        head: np.ndarray,
+        tail: np.ndarray,
+        radius: int,
     ) -> Pairs:
         """One query's candidates, in chunks of _CHUNK_CANDIDATES (slow path for huge buckets)."""
-        ends = np.cumsum(counts)
+        ends = np.cumsum(counts, dtype=np.int64)
         parts = []
         for first in range(0, int(ends[-1]), _CHUNK_CANDIDATES):
             index = np.arange(first, min(first + _CHUNK_CANDIDATES, int(ends[-1])))
             probe = np.searchsorted(ends, index, side="right")
             entries = np.take(self._ids[j], starts[probe] + index - (ends[probe] - counts[probe]))
-            dists = _row_distances(np.take(self._words, entries, axis=0) ^ word)
-            keep = np.flatnonzero(dists <= radius)
-            parts.append((np.zeros(len(keep), np.int64), entries[keep], dists[keep]))
+            head_dists = _half_distances(np.take(self._head, entries, axis=0) ^ head)
+            close = np.flatnonzero(head_dists <= radius)
+            rows = np.zeros(len(close), dtype=np.int64)
+            parts.append(
+                self._finish(rows, entries[close], head_dists[close], tail[None, :], radius)
+            )
         return _concat_pairs(parts)
 
     def _search_brute(self, queries: np.ndarray, radius: int) -> Iterator[Pairs]:
         """Compare every query with every entry, in blocks of about _BRUTE_PAIRS pairs."""
-        words = _as_words(queries)
+        heads, tails = _halves(queries)
         n = len(self)
         q_block = max(1, min(len(queries), _BRUTE_PAIRS // n))
         e_block = max(1, min(n, _BRUTE_PAIRS // q_block))
         for q0 in range(0, len(queries), q_block):
-            q_words = words[q0 : q0 + q_block, None, :]
+            q_heads = heads[q0 : q0 + q_block, None, :]
+            q_tails = tails[q0 : q0 + q_block, None, :]
             parts = []
             for e0 in range(0, n, e_block):
-                block = self._words[None, e0 : e0 + e_block, :] ^ q_words
-                dists = _row_distances(block.reshape(-1, _WORDS))
+                head = self._head[None, e0 : e0 + e_block, :] ^ q_heads
+                tail = self._tail[None, e0 : e0 + e_block, :] ^ q_tails
+                dists = _half_distances(head.reshape(-1, 2)) + _half_distances(tail.reshape(-1, 2))
                 hits = np.flatnonzero(dists <= radius)
-                width = block.shape[1]
+                width = head.shape[1]
                 parts.append((hits // width + q0, hits % width + e0, dists[hits]))
             yield _sort_pairs(*_concat_pairs(parts), dedupe=False)
 
     # -- persistence --------------------------------------------------------------------------
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        arrays = {"hashes": self._hashes}
+        arrays = {"head": self._head_bytes, "tail": self._tail_bytes}
         for j, (offsets, ids) in enumerate(zip(self._offsets, self._ids, strict=True)):
             arrays[f"offsets_{j}"] = offsets
             arrays[f"ids_{j}"] = ids
@@ -502,9 +552,10 @@ class PDQIndex:
         n, widths = int(header["entries"]), [int(w) for w in header["widths"]]
         if sum(widths) != HASH_BITS or not all(1 <= w <= _MAX_WIDTH for w in widths):
             raise ValueError(f"{name}: corrupt PDQ index (substring widths)")
-        hashes = arrays.get("hashes")
-        if hashes is None or hashes.shape != (n, HASH_BYTES) or hashes.dtype != np.uint8:
-            raise ValueError(f"{name}: corrupt PDQ index (hashes)")
+        head, tail = arrays.get("head"), arrays.get("tail")
+        for half in (head, tail):
+            if half is None or half.shape != (n, _HALF) or half.dtype != np.uint8:
+                raise ValueError(f"{name}: corrupt PDQ index (hashes)")
         offsets, ids = [], []
         for j, width in enumerate(widths):
             off, idx = arrays.get(f"offsets_{j}"), arrays.get(f"ids_{j}")
@@ -521,7 +572,7 @@ class PDQIndex:
                 raise ValueError(f"{name}: corrupt PDQ index (table {j})")
             offsets.append(off)
             ids.append(idx)
-        return cls(hashes, widths, offsets, ids)
+        return cls(head, tail, widths, offsets, ids)
 
 
 def _array_from_buffer(buffer: np.ndarray, spec: dict, name: str) -> np.ndarray:
