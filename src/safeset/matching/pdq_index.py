@@ -58,7 +58,7 @@ _QUERY_OVERHEAD_NS = 100.0  # numpy call overhead per query and probed substring
 
 # Memory bounds for temporaries: work per query batch, candidates expanded at once (protects
 # against lists with huge buckets), and (query, entry) pairs compared at once by brute force.
-_BATCH_WORK = 1 << 19
+_BATCH_WORK = 1 << 20
 _CHUNK_CANDIDATES = 1 << 22
 _BRUTE_PAIRS = 1 << 20
 
