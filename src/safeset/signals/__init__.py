@@ -1,0 +1,1 @@
+"""Signals: values computed from one sample (exact hashes, PDQ, scores) used for matching."""
