@@ -52,6 +52,12 @@ JAROSZ_WINDOW_DIVISOR = 128
 #: (JPEG Y vs RGB-derived luma alone moves up to ~6 bits at p99). Decoding speed is within
 #: a few % between the two: entropy decoding, not the inverse DCT, dominates.
 DRAFT_TARGET = 192
+#: The fast hash of a JPEG is usually 0-6 bits from the full-decode one, rarely up to ~16
+#: (JPEG Y vs luma of clipped RGB, reduced decode). Near a match threshold that can flip a
+#: decision, so a matcher should confirm a fast hash within `threshold + RECHECK_MARGIN` of a
+#: listed hash on the full decode (`pdq_from_image(..., full_decode=True)`) before dismissing
+#: it; away from lists (almost every image) the fast hash stands on its own.
+RECHECK_MARGIN = 8
 #: ITU-R BT.601 luma weights, as in the PDQ reference (and JPEG's Y channel).
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -160,9 +166,11 @@ def _build_bands(keys: list[_BandKey]) -> list[_Band]:
     lo1 = np.maximum(ks - before, 0)
     hi1 = np.minimum(ks + after, last_pixel) + 1
     coeff /= hi1 - lo1
-    # Cells touched by each sample's support, plus one neighbour each side for the slopes.
-    first = lo1[:, :1] // step - 1
-    touched = np.minimum((hi1[:, -1:] - 1) // step, last_cell) + 1 - first
+    # Cells touched by each sample's support, plus one neighbour each side for the slopes
+    # (not at scale 1, where a cell is a pixel and has no slope term).
+    pad = step > 1
+    first = lo1[:, :1] // step - pad
+    touched = np.minimum((hi1[:, -1:] - 1) // step, last_cell) + pad - first
     widths = touched.reshape(len(keys), PDQ_SIZE).max(axis=1).astype(int) + 1
     cells = first + _ARANGE[: int(widths.max())]
     bounds = np.minimum(np.maximum(first + _ARANGE[: cells.shape[1] + 1], 0) * step, side)
@@ -201,9 +209,11 @@ def _resample(luma: np.ndarray, rows: _Band, cols: _Band) -> np.ndarray:
     """The 64x64 PDQ buffer `R @ luma @ C.T`, gathering only each operator's band.
 
     Each pass gathers the K lines an output needs, (64, K, n), and contracts them with a
-    batched (1 x K) @ (K x n) matmul; the column pass works on the transpose.
+    batched (1 x K) @ (K x n) matmul; the column pass works on the transpose. The gather comes
+    first so that a uint8 image is converted to float only where it is read.
     """
-    across = np.matmul(rows.weights, np.take(luma, rows.index, axis=0))[:, 0, :]
+    lines = np.take(luma, rows.index, axis=0).astype(np.float32, copy=False)  # uint8 ok
+    across = np.matmul(rows.weights, lines)[:, 0, :]
     return np.matmul(cols.weights, np.take(across.T, cols.index, axis=0))[:, 0, :].T
 
 
@@ -269,14 +279,14 @@ class DecodedLuma(np.ndarray):
 
 
 def _prepare(luma: np.ndarray) -> tuple[np.ndarray, tuple[int, int], float]:
-    """Float32 2-D array, the stored (height, width) it stands for, and its scale."""
+    """Plain 2-D array, the stored (height, width) it stands for, and its scale."""
     stored_size, scale = getattr(luma, "stored_size", None), getattr(luma, "scale", 1.0)
     array = np.asarray(luma)
     if array.ndim != 2 or array.size == 0:
         raise ValueError(f"expected a non-empty 2-D luminance array, got shape {array.shape}")
     if stored_size is None:
         stored_size, scale = (array.shape[0], array.shape[1]), 1.0
-    return array.astype(np.float32, copy=False), stored_size, scale
+    return array, stored_size, scale
 
 
 def _operators(array: np.ndarray, stored: tuple[int, int], scale: float) -> tuple[_Band, _Band]:
@@ -304,7 +314,7 @@ def pdq_from_luma(luma: np.ndarray) -> PDQResult:
     if min(stored) < MIN_HASHABLE_DIM:
         return _UNHASHABLE
     if array.shape == (PDQ_SIZE, PDQ_SIZE) and scale == 1:
-        buffer = array  # the reference filter is the identity at 64x64
+        buffer = array.astype(np.float32)  # the reference filter is the identity at 64x64
     else:
         buffer = _resample(array, *_operators(array, stored, scale))
     return PDQResult(hash=_hashes(buffer[None])[0], quality=_quality(buffer))
@@ -339,15 +349,15 @@ def pdq_dihedral_from_luma(luma: np.ndarray) -> list[PDQResult]:
 
 
 def luma_from_image(img: Image.Image) -> np.ndarray:
-    """Float32 luminance of a Pillow image, via `convert("RGB")` as the naive path does.
+    """Luminance of a Pillow image, via `convert("RGB")` as the naive path does.
 
-    Greyscale ("L") is used as is: its RGB conversion repeats the value and the weights sum
-    to 1. Every other mode (RGBA, LA, P, CMYK, I;16, I, F, 1, ...) goes through Pillow's own
-    RGB conversion, so alpha is dropped and high-bit-depth values are clipped exactly as
-    `np.asarray(img.convert("RGB"))` would see them.
+    Greyscale ("L") is used as is, as uint8: its RGB conversion repeats the value and the
+    weights sum to 1. Every other mode (RGBA, LA, P, CMYK, I;16, I, F, 1, ...) goes through
+    Pillow's own RGB conversion, so alpha is dropped and high-bit-depth values are clipped
+    exactly as `np.asarray(img.convert("RGB"))` would see them; the result is float32.
     """
     if img.mode == "L":
-        return np.asarray(img, dtype=np.float32)
+        return np.asarray(img)
     if img.mode == "La":  # premultiplied alpha: Pillow converts it to nothing but "LA"
         img = img.convert("LA")
     rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
@@ -358,10 +368,10 @@ def luma_from_image(img: Image.Image) -> np.ndarray:
 def decode_luma_for_pdq(img: Image.Image, target: int = DRAFT_TARGET) -> np.ndarray:
     """Decode an opened, not yet loaded image cheaply into the luminance PDQ needs.
 
-    JPEGs are decoded at 1/2, 1/4 or 1/8 scale (the smallest keeping both sides >= `target`)
+    JPEGs are decoded at 1/2, 1/4 or 1/8 scale (the most reduced keeping both sides >= `target`)
     and straight to the Y channel where possible, and returned as a `DecodedLuma` that the
     hash functions treat as the full-size image; pass it to them unmodified. Other formats
-    (and JPEGs too small to reduce) are decoded fully into a plain float32 array. EXIF
+    (and JPEGs too small to reduce) are decoded fully into a plain array. EXIF
     orientation is not applied: hashes are of the stored pixels.
 
     Read `img.size` before calling this: Pillow's `draft` changes it to the reduced size.
@@ -382,6 +392,10 @@ def decode_luma_for_pdq(img: Image.Image, target: int = DRAFT_TARGET) -> np.ndar
     return decoded
 
 
-def pdq_from_image(img: Image.Image) -> PDQResult:
-    """PDQ hash of an opened, not yet loaded image via the reduced decode."""
-    return pdq_from_luma(decode_luma_for_pdq(img))
+def pdq_from_image(img: Image.Image, *, full_decode: bool = False) -> PDQResult:
+    """PDQ hash of an opened, not yet loaded image: via the reduced decode by default.
+
+    With `full_decode`, the image is decoded fully to RGB, as the naive path does, and the
+    hash is the reference's on those pixels (to within float rounding of `pdqhash`).
+    """
+    return pdq_from_luma(luma_from_image(img) if full_decode else decode_luma_for_pdq(img))
