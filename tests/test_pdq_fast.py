@@ -17,12 +17,11 @@ import pdqhash
 import pytest
 from PIL import Image
 
+from safeset.signals.pdq import PDQResult, hamming_distance
 from safeset.signals.pdq_fast import (
     DIHEDRAL_ORDER,
     DecodedLuma,
-    PDQResult,
     decode_luma_for_pdq,
-    hamming_distance,
     luma_from_image,
     pdq_dihedral_from_luma,
     pdq_from_image,

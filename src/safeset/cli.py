@@ -26,6 +26,10 @@ app = typer.Typer(
 )
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+ExactPDQ = Annotated[
+    bool,
+    typer.Option(help="Full-size decode and Meta's reference PDQ code (slower; reference hashes)."),
+]
 Screen = Annotated[
     bool,
     typer.Option(help="Also screen content: explicit score, faces/ages, caption terms."),
@@ -87,6 +91,7 @@ def scan(
         bool, typer.Option(help="Also match the 8 rotations/flips (EXIF-rotated copies).")
     ] = False,
     pdq_threshold: Annotated[int, typer.Option(help="Max PDQ Hamming distance.")] = 31,
+    exact_pdq: ExactPDQ = False,
     force: Annotated[bool, typer.Option(help="Replace a scan folder of a different job.")] = False,
     sample_timeout: Annotated[
         float, typer.Option(help="Seconds one sample may take before it becomes an error row.")
@@ -101,6 +106,7 @@ def scan(
 
     options = ScanOptions(
         dihedral=dihedral,
+        exact_pdq=exact_pdq,
         pdq_threshold=pdq_threshold,
         sample_timeout=sample_timeout,
         policy=_effective_policy(policy, screen),
@@ -132,13 +138,14 @@ def clean(
 @app.command("hash")
 def hash_files(
     files: Annotated[list[Path], typer.Argument(help="Image files.")],
+    exact_pdq: ExactPDQ = False,
 ) -> None:
     """Print pdq_hex,quality,md5,path for each file (like Meta's pdq-photo-hasher)."""
     from safeset.reporting import hash_line
 
     failed = False
     for path in files:
-        line, error = hash_line(path)
+        line, error = hash_line(path, exact_pdq=exact_pdq)
         if error:
             failed = True
             stderr.print(f"safeset: {error}", markup=False, highlight=False)

@@ -25,6 +25,7 @@ from safeset.timeouts import SampleTimeout, time_limit
 @dataclass(frozen=True)
 class ScanOptions:
     dihedral: bool = False
+    exact_pdq: bool = False
     pdq_threshold: int = 31
     policy: Policy = field(default_factory=Policy)
     # Operational, like --workers: not part of what makes two scans the same job.
@@ -33,6 +34,7 @@ class ScanOptions:
     def describe(self) -> dict[str, Any]:
         return {
             "dihedral": self.dihedral,
+            "exact_pdq": self.exact_pdq,
             "pdq_threshold": self.pdq_threshold,
             "policy": self.policy.describe(),
         }
@@ -71,7 +73,7 @@ def scan_sample(sample: Sample, options: ScanOptions) -> tuple[dict[str, Any], S
     # Exact hashes match even when the bytes do not decode: a known file is known, broken or not.
     signals.exact = {name: bytes.fromhex(value) for name, value in digests.items()}
     try:
-        facts = image_facts(data, dihedral=options.dihedral)
+        facts = image_facts(data, dihedral=options.dihedral, exact_pdq=options.exact_pdq)
     except UnreadableImage as exc:
         row["error"] = str(exc)
         return row, signals

@@ -34,14 +34,14 @@ def print_scan_summary(summary: dict[str, Any], out: Path) -> None:
         stdout.print(Panel(summary["warning"], title="WARNING", style="bold red"))
 
 
-def hash_line(path: Path) -> tuple[str, str | None]:
+def hash_line(path: Path, *, exact_pdq: bool = False) -> tuple[str, str | None]:
     """``pdq_hex,quality,md5,path`` for one file, or an error message."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         return "", f"{path}: {exc.strerror or exc}"
     try:
-        pdq = image_facts(data).pdq
+        pdq = image_facts(data, exact_pdq=exact_pdq).pdq
     except UnreadableImage as exc:
         return "", f"{path}: {exc}"
     return f"{pdq.hex},{pdq.quality},{hashlib.md5(data).hexdigest()},{path}", None

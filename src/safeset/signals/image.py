@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from PIL import Image, UnidentifiedImageError
 
 from safeset.signals.pdq import PDQResult, pdq_reference, pdq_reference_dihedral
+from safeset.signals.pdq_fast import decode_luma_for_pdq, pdq_dihedral_from_luma, pdq_from_luma
 
 # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that; a dataset scanner treats
 # both as a decompression bomb rather than spend gigabytes on one sample. 128 Mpixel (400 MB as
@@ -51,20 +52,28 @@ def open_image(data: bytes) -> Image.Image:
     return img
 
 
-def image_facts(data: bytes, *, dihedral: bool = False) -> ImageFacts:
-    """Size and PDQ of the stored pixels (EXIF orientation deliberately not applied)."""
+def image_facts(data: bytes, *, dihedral: bool = False, exact_pdq: bool = False) -> ImageFacts:
+    """Size and PDQ of the stored pixels (EXIF orientation deliberately not applied).
+
+    By default PDQ comes from a reduced-size decode (see pdq_fast); ``exact_pdq`` decodes in
+    full and hashes with Meta's reference code, for users who need reference hashes.
+    """
     img = open_image(data)
+    width, height = img.size  # read first: a reduced decode changes img.size
     try:
-        img.load()
-        if dihedral:
-            variants = tuple(pdq_reference_dihedral(img))
-            pdq = variants[0]
+        if exact_pdq:
+            img.load()
+            variants = pdq_reference_dihedral(img) if dihedral else [pdq_reference(img)]
         else:
-            variants, pdq = (), pdq_reference(img)
-    except UnreadableImage:
-        raise
+            luma = decode_luma_for_pdq(img)
+            variants = pdq_dihedral_from_luma(luma) if dihedral else [pdq_from_luma(luma)]
     except MemoryError:
         raise UnreadableImage("image too large to decode in memory") from None
-    except Exception as exc:
+    except Exception as exc:  # decoders raise many types on truncated or corrupt data
         raise UnreadableImage(f"truncated or corrupt image data: {exc}") from None
-    return ImageFacts(width=img.width, height=img.height, pdq=pdq, pdq_dihedral=variants)
+    return ImageFacts(
+        width=width,
+        height=height,
+        pdq=variants[0],
+        pdq_dihedral=tuple(variants) if dihedral else (),
+    )

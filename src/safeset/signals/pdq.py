@@ -65,5 +65,6 @@ def pdq_reference_dihedral(img: Image.Image) -> list[PDQResult]:
     return [_result(*pdqhash.compute(np.ascontiguousarray(v))) for v in _dihedral_views(_rgb(img))]
 
 
-def hamming(a: bytes, b: bytes) -> int:
-    return int.bit_count(int.from_bytes(a, "big") ^ int.from_bytes(b, "big"))
+def hamming_distance(a: bytes, b: bytes) -> int:
+    """Number of differing bits between two PDQ hashes."""
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()

@@ -36,6 +36,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
+from safeset.signals.pdq import PDQResult
+
 #: Side of the luminance buffer PDQ hashes.
 PDQ_SIZE = 64
 #: Side of the kept block of DCT coefficients (frequencies 1..16, the DC term is skipped).
@@ -73,24 +75,6 @@ DIHEDRAL_ORDER = (
     "flip_plus1",  # transposed (mirrored about the main diagonal)
     "flip_minus1",  # mirrored about the anti-diagonal
 )
-
-
-@dataclass(frozen=True)
-class PDQResult:
-    """A PDQ hash and its quality score."""
-
-    hash: bytes  # 32 bytes, MSB first: `bytes.fromhex(reference_hex)`
-    quality: int  # 0..100; the reference advises against matching below 50
-
-    @property
-    def hex(self) -> str:
-        """The hash as Meta's reference tools print it."""
-        return self.hash.hex()
-
-
-def hamming_distance(a: bytes, b: bytes) -> int:
-    """Number of differing bits between two PDQ hashes."""
-    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
 
 def jarosz_window(side: int) -> int:
