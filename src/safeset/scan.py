@@ -13,7 +13,7 @@ from safeset.lists import HashList, ListSpec, load_list
 from safeset.matching.matcher import Matcher
 from safeset.pipeline import ScanContext, ScanOptions
 from safeset.progress import track
-from safeset.sources import Source, open_sources
+from safeset.sources import Source, UrlOptions, open_sources
 from safeset.store import ScanDir
 
 
@@ -26,6 +26,7 @@ class ScanRequest:
     workers: int = 1
     force: bool = False
     quiet: bool = False
+    urls: UrlOptions = field(default_factory=UrlOptions)
 
 
 def is_inside(path: Path, root: Path) -> bool:
@@ -72,7 +73,7 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
             f"--pdq-threshold {req.options.pdq_threshold} is out of range 0..128 (usual: 31)"
         )
     started = time.monotonic()
-    sources = open_sources(req.sources)
+    sources = open_sources(req.sources, req.urls)
     refuse_inside_sources(req.out, sources, "--out")
     lists = load_lists(req.lists)
     shards = [sh for i, s in enumerate(sources) for sh in s.shards(f"s{i:03d}")]

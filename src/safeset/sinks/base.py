@@ -19,6 +19,7 @@ class Verdict:
     action: str
     location: str
     md5: str | None
+    url: str | None = None
 
 
 @dataclass
@@ -36,13 +37,28 @@ class Decisions:
     keep_actions: frozenset[str]
     counts: CleanCounts = field(default_factory=CleanCounts)
 
-    def keep(self, source: str, index: int, location: str, data: bytes | None) -> bool:
-        """Whether to write this sample; refuses if the source no longer matches the scan."""
+    def keep(
+        self,
+        source: str,
+        index: int,
+        location: str,
+        data: bytes | None,
+        *,
+        url: str | None = None,
+    ) -> bool:
+        """Whether to write this sample; refuses if the source no longer matches the scan.
+
+        ``url`` is the proof of identity for a row of a URL table, as ``data`` is for bytes.
+        """
         verdict = self.verdicts.get(source, {}).get(index)
         if verdict is None or verdict.location != location:
             raise SafesetError(
                 f"{source}: sample {location!r} is not in the scan results; the source changed "
                 "since it was scanned: scan it again"
+            )
+        if url is not None and url != verdict.url:
+            raise SafesetError(
+                f"{source}: {location} has another url than when it was scanned: scan it again"
             )
         keep = verdict.action in self.keep_actions
         if (
