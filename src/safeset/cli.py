@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from safeset.engine import Engine
 from safeset.errors import SafesetError
 from safeset.pipeline import ScanOptions
 from safeset.progress import stderr
@@ -66,6 +67,16 @@ def scan(
     ] = False,
     pdq_threshold: Annotated[int, typer.Option(help="Max PDQ Hamming distance.")] = 31,
     force: Annotated[bool, typer.Option(help="Replace a scan folder of a different job.")] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(help="local: a process pool; ray: Ray tasks (needs the ray extra)."),
+    ] = Engine.LOCAL,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Join this Ray cluster (e.g. auto, ray://head:10001) instead of starting one."
+        ),
+    ] = None,
     url_col: UrlCol = "url",
     timeout: Annotated[
         float, typer.Option(help="URL tables: seconds to connect and for each read.")
@@ -96,6 +107,8 @@ def scan(
         force=force,
         quiet=quiet,
         urls=urls,
+        engine=engine,
+        ray_address=ray_address,
     )
     summary = run_scan(request)
     print_scan_summary(summary, out)

@@ -20,6 +20,11 @@ class PDQIndex:
     def build(cls, hashes: np.ndarray) -> PDQIndex:
         return cls(hashes)
 
+    def __reduce__(self):
+        # faiss indexes cannot be pickled; the hashes can, and rebuilding a flat index from
+        # them is a copy. Engines that ship the matcher to other processes (Ray) need this.
+        return (type(self), (self._hashes,))
+
     def __len__(self) -> int:
         return len(self._hashes)
 
