@@ -127,16 +127,11 @@ def write_csv_table(records: list[bytes], path: Path) -> Path:
     return path
 
 
-def scan(table: Path, known_list: Path, out: Path, workers: int = 2) -> dict:
-    request = ScanRequest(
-        [str(table)],
-        [str(known_list)],
-        out,
-        workers=workers,
-        quiet=True,
-        urls=UrlOptions("URL", FETCH),
+def scan(table: Path, known_list: Path, out: Path) -> dict:
+    urls = UrlOptions("URL", FETCH)
+    return run_scan(
+        ScanRequest([str(table)], [str(known_list)], out, workers=2, quiet=True, urls=urls)
     )
-    return run_scan(request)
 
 
 def result_rows(out: Path) -> list[dict]:
