@@ -312,7 +312,7 @@ def test_parquet_with_the_wrong_schema_is_one_clear_error(tmp_path: Path, known_
     pq.write_table(pa.table({"caption": ["a"], "width": [3]}), path)
     result = run_cli("scan", str(path), "--list", str(known_list), "--out", str(tmp_path / "o"))
     assert result.returncode == 2
-    assert "no image column" in result.stderr and "caption, width" in result.stderr
+    assert "neither image bytes" in result.stderr and "caption, width" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from safeset.errors import SafesetError
@@ -12,10 +12,12 @@ from safeset.scan import refuse_inside_sources
 from safeset.sinks.base import CleanCounts, Decisions, Verdict
 from safeset.sinks.folder import clean_folder
 from safeset.sinks.parquet import clean_parquets
+from safeset.sinks.urls import clean_url_tables
 from safeset.sinks.webdataset import clean_tars
-from safeset.sources import Source, open_sources
+from safeset.sources import Source, UrlOptions, open_sources
 from safeset.sources.folder import FolderSource
 from safeset.sources.parquet import ParquetSource
+from safeset.sources.urls import UrlSource
 from safeset.sources.webdataset import TarSource
 from safeset.store import ScanDir
 
@@ -27,21 +29,23 @@ class CleanRequest:
     out: Path
     keep_review: bool = False
     quiet: bool = False
+    urls: UrlOptions = field(default_factory=UrlOptions)
 
 
 def load_decisions(scan_dir: ScanDir, keep_review: bool) -> Decisions:
     verdicts: dict[str, dict[int, Verdict]] = {}
-    for table in scan_dir.iter_tables(["source", "index", "location", "action", "md5"]):
+    for table in scan_dir.iter_tables(["source", "index", "location", "action", "md5", "url"]):
         cols = table.to_pydict()
-        for source, index, location, action, md5 in zip(
+        for source, index, location, action, md5, url in zip(
             cols["source"],
             cols["index"],
             cols["location"],
             cols["action"],
             cols["md5"],
+            cols["url"],
             strict=True,
         ):
-            verdicts.setdefault(source, {})[index] = Verdict(action, location, md5)
+            verdicts.setdefault(source, {})[index] = Verdict(action, location, md5, url)
     keep = {Action.KEEP.value} | ({Action.REVIEW.value} if keep_review else set())
     return Decisions(verdicts, frozenset(keep))
 
@@ -51,14 +55,14 @@ def _check_same_sources(scan_dir: ScanDir, sources: list[Source]) -> None:
     if scanned != [s.describe() for s in sources]:
         raise SafesetError(
             f"the sources given differ from those scanned into {scan_dir.path}; "
-            "pass the same SOURCE arguments as to scan"
+            "pass the same SOURCE arguments (and --url-col) as to scan"
         )
 
 
 def run_clean(req: CleanRequest) -> CleanCounts:
     scan_dir = ScanDir(req.scan)
     scan_dir.read_job()
-    sources = open_sources(req.sources)
+    sources = open_sources(req.sources, req.urls)
     _check_same_sources(scan_dir, sources)
     refuse_inside_sources(req.out, sources, "clean output")
     if req.out.exists() and any(req.out.iterdir()):
@@ -79,5 +83,7 @@ def _clean_one(source: Source, decisions: Decisions, out: Path) -> None:
         clean_tars(source, decisions, out)
     elif isinstance(source, ParquetSource):
         clean_parquets(source, decisions, out)
+    elif isinstance(source, UrlSource):
+        clean_url_tables(source, decisions, out)
     else:  # pragma: no cover - every source kind has a sink
         raise SafesetError(f"no cleaned-output writer for {source.kind} sources")

@@ -13,10 +13,13 @@ from typing import Annotated
 
 import typer
 
+from safeset.engine import Engine
 from safeset.errors import SafesetError
 from safeset.pipeline import ScanOptions
 from safeset.policy import Policy
 from safeset.progress import stderr
+from safeset.sources.fetch import FetchOptions
+from safeset.sources.urls import UrlOptions
 
 app = typer.Typer(
     add_completion=False,
@@ -26,6 +29,29 @@ app = typer.Typer(
 )
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+UrlCol = Annotated[
+    str,
+    typer.Option(help="URL tables (.csv/.tsv, or Parquet without image bytes): the url column."),
+]
+DEFAULT_FETCH = FetchOptions()
+
+
+def url_options(
+    url_col: str, timeout: float, retries: int, max_image_bytes: int, download_threads: int
+) -> UrlOptions:
+    """Download settings, checked here so a bad value is one line, not a usage screen."""
+    if timeout <= 0:
+        raise SafesetError(f"--timeout {timeout:g} must be more than 0 seconds")
+    if retries < 0:
+        raise SafesetError(f"--retries {retries} must be 0 or more")
+    if max_image_bytes <= 0:
+        raise SafesetError(f"--max-image-bytes {max_image_bytes} must be more than 0")
+    if download_threads < 1:
+        raise SafesetError(f"--download-threads {download_threads} must be 1 or more")
+    fetch = FetchOptions(timeout, retries, max_image_bytes, download_threads)
+    return UrlOptions(url_col, fetch)
+
+
 ExactPDQ = Annotated[
     bool,
     typer.Option(help="Full-size decode and Meta's reference PDQ code (slower; reference hashes)."),
@@ -79,7 +105,8 @@ def policy_show(screen: Screen = False, policy: PolicyFile = None) -> None:
 @app.command()
 def scan(
     sources: Annotated[
-        list[str], typer.Argument(help="Image folder, tar shards or Parquet files.")
+        list[str],
+        typer.Argument(help="Image folder, tar shards, Parquet files or URL tables (.csv)."),
     ],
     lists: Annotated[
         list[str],
@@ -98,6 +125,29 @@ def scan(
     ] = 60.0,
     screen: Screen = False,
     policy: PolicyFile = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(help="local: a process pool; ray: Ray tasks (needs the ray extra)."),
+    ] = Engine.LOCAL,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Join this Ray cluster (e.g. auto, ray://head:10001) instead of starting one."
+        ),
+    ] = None,
+    url_col: UrlCol = "url",
+    timeout: Annotated[
+        float, typer.Option(help="URL tables: seconds to connect and for each read.")
+    ] = DEFAULT_FETCH.timeout,
+    retries: Annotated[
+        int, typer.Option(help="URL tables: retries after connection errors, 429 and 5xx.")
+    ] = DEFAULT_FETCH.retries,
+    max_image_bytes: Annotated[
+        int, typer.Option(help="URL tables: larger downloads are abandoned (error row).")
+    ] = DEFAULT_FETCH.max_bytes,
+    download_threads: Annotated[
+        int, typer.Option(help="URL tables: concurrent downloads per worker.")
+    ] = DEFAULT_FETCH.threads,
     quiet: Quiet = False,
 ) -> None:
     """Hash every sample, match against the lists, decide, and write results + manifest."""
@@ -111,7 +161,20 @@ def scan(
         sample_timeout=sample_timeout,
         policy=_effective_policy(policy, screen),
     )
-    summary = run_scan(ScanRequest(sources, lists, out, options, max(1, workers), force, quiet))
+    urls = url_options(url_col, timeout, retries, max_image_bytes, download_threads)
+    request = ScanRequest(
+        sources,
+        lists,
+        out,
+        options,
+        workers=max(1, workers),
+        force=force,
+        quiet=quiet,
+        urls=urls,
+        engine=engine,
+        ray_address=ray_address,
+    )
+    summary = run_scan(request)
     print_scan_summary(summary, out)
 
 
@@ -123,12 +186,14 @@ def clean(
     keep_review: Annotated[
         bool, typer.Option(help="Keep samples marked review (default: leave them out).")
     ] = False,
+    url_col: UrlCol = "url",
     quiet: Quiet = False,
 ) -> None:
     """Write the dataset again, in its own format, without the flagged samples."""
     from safeset.clean import CleanRequest, run_clean
 
-    counts = run_clean(CleanRequest(sources, scan_dir, out, keep_review, quiet))
+    urls = UrlOptions(url_col=url_col)
+    counts = run_clean(CleanRequest(sources, scan_dir, out, keep_review, quiet, urls=urls))
     typer.echo(
         f"cleaned dataset in {out}: {counts.kept} samples kept, {counts.left_out} left out, "
         f"{counts.files} files written"

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safeset.engine.local import run_local
+from safeset.engine import Engine, check_engine, run_engine
 from safeset.errors import SafesetError
 from safeset.lists import HashList, ListSpec, load_list
 from safeset.matching.matcher import Matcher
 from safeset.pipeline import ScanContext, ScanOptions
 from safeset.progress import track
-from safeset.sources import Source, open_sources
+from safeset.sources import Source, UrlOptions, open_sources
 from safeset.store import ScanDir
 
 
@@ -26,6 +26,9 @@ class ScanRequest:
     workers: int = 1
     force: bool = False
     quiet: bool = False
+    urls: UrlOptions = field(default_factory=UrlOptions)
+    engine: Engine = Engine.LOCAL
+    ray_address: str | None = None
 
 
 def is_inside(path: Path, root: Path) -> bool:
@@ -71,8 +74,11 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
         raise SafesetError(
             f"--pdq-threshold {req.options.pdq_threshold} is out of range 0..128 (usual: 31)"
         )
+    if req.ray_address and req.engine is not Engine.RAY:
+        raise SafesetError("--ray-address is for --engine ray")
+    check_engine(req.engine)
     started = time.monotonic()
-    sources = open_sources(req.sources)
+    sources = open_sources(req.sources, req.urls)
     refuse_inside_sources(req.out, sources, "--out")
     lists = load_lists(req.lists)
     shards = [sh for i, s in enumerate(sources) for sh in s.shards(f"s{i:03d}")]
@@ -82,7 +88,15 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
     pending = [sh for sh in shards if not scan_dir.done(sh.id)]
     with track("scanning", len(shards), quiet=req.quiet) as tracker:
         tracker.advance(0, units=len(shards) - len(pending))
-        run_local(pending, ctx, scan_dir, req.workers, tracker.advance)
+        run_engine(
+            req.engine,
+            pending,
+            ctx,
+            scan_dir,
+            tracker.advance,
+            workers=req.workers,
+            ray_address=req.ray_address,
+        )
     return scan_dir.write_reports(
         {
             "shards": len(shards),
@@ -92,6 +106,7 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
             ],
             # Everything that may differ between an interrupted-and-resumed run and a clean one.
             "run": {
+                "engine": req.engine.value,
                 "shards_resumed": len(shards) - len(pending),
                 "elapsed_seconds": round(time.monotonic() - started, 3),
             },

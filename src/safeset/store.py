@@ -115,7 +115,7 @@ class ScanDir:
                 shutil.rmtree(self.results, ignore_errors=True)
                 for f in (self.manifest, self.summary):
                     f.unlink(missing_ok=True)
-        elif self.path.exists() and any(self.path.iterdir()) and not force:
+        elif self.path.exists() and not self._holds_only_leftovers() and not force:
             raise SafesetError(
                 f"--out {self.path} is not empty and holds no safeset scan; "
                 "choose another folder or pass --force"
@@ -128,6 +128,17 @@ class ScanDir:
         # Leftovers of a killed run are incomplete by construction.
         for stale in self.results.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
+
+    def _holds_only_leftovers(self) -> bool:
+        """Whether DIR is empty but for what a scan killed inside ``prepare`` leaves behind:
+        an empty results/ and a half-written ``.job.json.tmp``."""
+        for entry in self.path.iterdir():
+            if entry == self.results and entry.is_dir() and not any(entry.iterdir()):
+                continue
+            if entry.is_file() and entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                continue
+            return False
+        return True
 
     def _read_job(self) -> dict[str, Any]:
         try:

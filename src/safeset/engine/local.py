@@ -22,10 +22,10 @@ _worker_ctx: tuple[ScanContext, ScanDir] | None = None
 def _init_worker(ctx: ScanContext, scan_dir: ScanDir) -> None:
     global _worker_ctx
     _worker_ctx = (ctx, scan_dir)
-    _single_threaded_libraries()
+    single_threaded_libraries()
 
 
-def _single_threaded_libraries() -> None:
+def single_threaded_libraries() -> None:
     # Parallelism comes from processes; nested BLAS/OpenMP threads would only contend.
     import faiss
 

@@ -18,6 +18,7 @@ class Verdict:
     action: str
     location: str
     md5: str | None
+    url: str | None = None
 
 
 @dataclass
@@ -35,13 +36,22 @@ class Decisions:
     keep_actions: frozenset[str]
     counts: CleanCounts = field(default_factory=CleanCounts)
 
-    def kept(self, source: str, index: int, location: str) -> Verdict | None:
-        """The verdict if this sample is to be written, else None; refuses unknown samples."""
+    def kept(
+        self, source: str, index: int, location: str, *, url: str | None = None
+    ) -> Verdict | None:
+        """The verdict if this sample is to be written, else None; refuses unknown samples.
+
+        ``url`` is the proof of identity for a row of a URL table, as md5 is for bytes.
+        """
         verdict = self.verdicts.get(source, {}).get(index)
         if verdict is None or verdict.location != location:
             raise SafesetError(
                 f"{source}: sample {location!r} is not in the scan results; the source changed "
                 "since it was scanned: scan it again"
+            )
+        if url is not None and url != verdict.url:
+            raise SafesetError(
+                f"{source}: {location} has another url than when it was scanned: scan it again"
             )
         if verdict.action in self.keep_actions:
             self.counts.kept += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -48,3 +49,24 @@ def clean_parquet(path: Path, shards: list[ParquetShard], decisions: Decisions, 
 def _refuse_if_kept(shard: ParquetShard, decisions: Decisions, sample) -> None:
     if decisions.kept(shard.path, sample.index, sample.location) is not None:
         raise SafesetError(f"{shard.path}: cannot copy {sample.location}: it could not be read")
+
+
+RowMask = Callable[[int, int, pa.Table], list[bool]]
+
+
+def write_filtered(path: Path, dest: Path, keep_rows: RowMask) -> int:
+    """Copy a Parquet file with its schema (and metadata), keeping the rows ``keep_rows`` marks.
+
+    ``keep_rows(row_group, first_row, table)`` sees one whole row group at a time. Returns how
+    many rows the file holds.
+    """
+    pf = pq.ParquetFile(path)
+    first_row = 0
+    with atomic_output(dest) as f, pq.ParquetWriter(f, pf.schema_arrow) as writer:
+        for row_group in range(pf.num_row_groups):
+            table = pf.read_row_group(row_group)
+            mask = keep_rows(row_group, first_row, table)
+            first_row += table.num_rows
+            if any(mask):
+                writer.write_table(table.filter(pa.array(mask, type=pa.bool_())))
+    return first_row

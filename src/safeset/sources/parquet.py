@@ -32,7 +32,8 @@ class Columns:
     url: str | None
 
 
-def find_columns(path: Path, schema: pa.Schema) -> Columns:
+def image_columns(schema: pa.Schema) -> Columns | None:
+    """The columns of a Parquet file holding image bytes, or None if it holds none."""
     names = {n.lower(): n for n in schema.names}
     for candidate in IMAGE_COLUMNS:
         name = names.get(candidate)
@@ -43,6 +44,13 @@ def find_columns(path: Path, schema: pa.Schema) -> Columns:
             return _columns(names, name, struct=False)
         if pa.types.is_struct(typ) and typ.get_field_index("bytes") >= 0:
             return _columns(names, name, struct=True)
+    return None
+
+
+def find_columns(path: Path, schema: pa.Schema) -> Columns:
+    columns = image_columns(schema)
+    if columns is not None:
+        return columns
     raise SafesetError(
         f"{path}: no image column (a binary column named {', '.join(IMAGE_COLUMNS[:5])} "
         f"or a {{bytes, path}} struct); columns are: {', '.join(schema.names)}"
@@ -52,6 +60,14 @@ def find_columns(path: Path, schema: pa.Schema) -> Columns:
 def _columns(names: dict[str, str], image: str, struct: bool) -> Columns:
     caption = next((names[c] for c in CAPTION_COLUMNS if c in names), None)
     return Columns(image, struct, names.get("key"), caption, names.get("url"))
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """A Parquet file that must be readable for the job to proceed (a URL table, say)."""
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise SafesetError(f"{path}: not a readable Parquet file: {exc}") from None
 
 
 class UnreadablePart(Exception):

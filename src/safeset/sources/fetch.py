@@ -1,0 +1,213 @@
+"""Downloading images politely: timeouts, retries with backoff, a size cap and opt-out headers.
+
+Every URL ends as exactly one ``Fetched``: its bytes, or the reason there are none (``http 404``,
+``timeout: ...``, ``too large: ...``, ``skipped: opt-out (X-Robots-Tag noai)``...). Bytes only
+ever live in memory; nothing here touches the disk.
+
+``http.client`` rather than ``urllib.request``: it lets redirects, the size cap and the headers
+be handled before any body is read, and needs no dependency.
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import socket
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import quote, urljoin, urlsplit
+
+from safeset import __version__
+
+USER_AGENT = f"safeset/{__version__} (+dataset audit)"
+# The token a site may address in ``X-Robots-Tag: safeset: noai``.
+USER_AGENT_TOKEN = "safeset"
+# img2dataset's convention for "do not use this image to train AI".
+OPT_OUT_DIRECTIVES = ("noai", "noimageai")
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# A server that dribbles bytes never trips a per-read timeout; this caps a whole transfer.
+TRANSFER_TIMEOUT_FACTOR = 3
+MAX_RETRY_WAIT = 60.0
+CHUNK = 1 << 16
+# Reserved characters stay as they are; anything else unsafe in a request line is escaped.
+_SAFE_IN_TARGET = "/?:@!$&'()*+,;=%~[]"
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    timeout: float = 10.0  # seconds, for connecting and for each read
+    retries: int = 2  # extra attempts after a transient failure
+    max_bytes: int = 20 * 1024 * 1024
+    threads: int = 16  # concurrent downloads per worker
+    backoff: float = 1.0  # first retry wait in seconds, doubled at each retry
+
+
+@dataclass(frozen=True)
+class Fetched:
+    data: bytes | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    fetched: Fetched
+    transient: bool = False
+    retry_after: float | None = None
+
+
+class _Refused(Exception):
+    """Ends one attempt with a reason (the body is then never read)."""
+
+
+def fetch(url: str | None, options: FetchOptions) -> Fetched:
+    """Download one image, retrying transient failures (connection errors, 429, 5xx)."""
+    url = (url or "").strip()
+    if not url:
+        return Fetched(error="no url")
+    for attempt in range(options.retries + 1):
+        outcome = _attempt(url, options)
+        if not outcome.transient or attempt == options.retries:
+            return outcome.fetched
+        time.sleep(_wait(attempt, options.backoff, outcome.retry_after))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _wait(attempt: int, backoff: float, retry_after: float | None) -> float:
+    # Jitter spreads the retries of many workers hitting one struggling host.
+    wait = backoff * 2**attempt * random.uniform(0.5, 1.0)
+    return min(MAX_RETRY_WAIT, max(wait, retry_after or 0.0))
+
+
+def _attempt(url: str, options: FetchOptions) -> _Attempt:
+    deadline = time.monotonic() + TRANSFER_TIMEOUT_FACTOR * options.timeout
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            conn = _connection(url, options.timeout)
+        except ValueError as exc:
+            return _Attempt(Fetched(error=f"invalid url: {exc}"))
+        try:
+            conn.request("GET", _target(url), headers=_headers())
+            response = conn.getresponse()
+            location = response.getheader("Location")
+            if response.status in REDIRECT_STATUSES and location:
+                url = urljoin(url, location)
+                continue
+            return _answer(response, options.max_bytes, deadline)
+        except _Refused as exc:
+            return _Attempt(Fetched(error=str(exc)))
+        except TimeoutError:
+            # Not retried: a host too slow once is usually slow again, and each retry would add
+            # a whole timeout to the worst case of every URL.
+            return _Attempt(Fetched(error=f"timeout: no answer within {options.timeout:g}s"))
+        except ssl.SSLError as exc:
+            return _Attempt(Fetched(error=f"tls error: {exc.reason or exc}"))
+        except socket.gaierror:
+            return _Attempt(Fetched(error="connection error: host name not found"))
+        except http.client.InvalidURL as exc:
+            return _Attempt(Fetched(error=f"invalid url: {exc}"))
+        except (OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            return _Attempt(Fetched(error=f"connection error: {reason}"), transient=True)
+        finally:
+            conn.close()
+    return _Attempt(Fetched(error=f"too many redirects (over {MAX_REDIRECTS})"))
+
+
+def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) url: scheme {parts.scheme or 'missing'}")
+    host = parts.hostname.encode("idna").decode("ascii")
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(host, parts.port, timeout=timeout)
+    return http.client.HTTPConnection(host, parts.port, timeout=timeout)
+
+
+def _target(url: str) -> str:
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += f"?{parts.query}"
+    return quote(target, safe=_SAFE_IN_TARGET)
+
+
+def _headers() -> dict[str, str]:
+    return {"User-Agent": USER_AGENT, "Accept": "image/*,*/*;q=0.8", "Connection": "close"}
+
+
+def _answer(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -> _Attempt:
+    status = response.status
+    if status != 200:
+        transient = status == 429 or status >= 500
+        return _Attempt(Fetched(error=f"http {status}"), transient, _retry_after(response))
+    directive = opt_out(response.headers.get_all("X-Robots-Tag") or [])
+    if directive:
+        return _Attempt(Fetched(error=f"skipped: opt-out (X-Robots-Tag {directive})"))
+    return _Attempt(Fetched(data=_read_capped(response, max_bytes, deadline)))
+
+
+def opt_out(values: Iterable[str]) -> str | None:
+    """The opt-out directive among X-Robots-Tag values meant for everyone or for safeset.
+
+    A value is ``directives`` or ``token: directives`` (directives comma-separated); a value
+    addressed to another crawler's token does not apply.
+    """
+    for value in values:
+        token, _, directives = value.rpartition(":")
+        if token and token.strip().lower() != USER_AGENT_TOKEN:
+            continue
+        for directive in directives.split(","):
+            if directive.strip().lower() in OPT_OUT_DIRECTIVES:
+                return directive.strip().lower()
+    return None
+
+
+def _retry_after(response: http.client.HTTPResponse) -> float | None:
+    value = (response.getheader("Retry-After") or "").strip()
+    return float(value) if value.isdigit() else None
+
+
+def _read_capped(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -> bytes:
+    """The body, refused as soon as it is known to exceed ``max_bytes`` (never read whole)."""
+    length = (response.getheader("Content-Length") or "").strip()
+    if length.isdigit() and int(length) > max_bytes:
+        raise _Refused(f"too large: {int(length)} bytes announced, limit {max_bytes}")
+    body = bytearray()
+    while chunk := response.read1(CHUNK):
+        body += chunk
+        if len(body) > max_bytes:
+            raise _Refused(f"too large: over the limit of {max_bytes} bytes")
+        if time.monotonic() > deadline:
+            raise TimeoutError
+    return bytes(body)
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def map_ordered(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
+    """``map(fn, items)`` on ``threads`` threads, in order, with a bounded lookahead.
+
+    At most ``2 * threads`` results wait in memory, so a shard's images are never all held at
+    once however large it is.
+    """
+    source = iter(items)
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="safeset-fetch") as pool:
+        window: deque[Future[R]] = deque()
+        try:
+            for item in source:
+                window.append(pool.submit(fn, item))
+                if len(window) >= 2 * threads:
+                    yield window.popleft().result()
+            while window:
+                yield window.popleft().result()
+        finally:
+            for future in window:
+                future.cancel()

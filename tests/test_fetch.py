@@ -1,0 +1,135 @@
+"""Polite downloading against a local server: one outcome per URL, with the right reason."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from safeset.sources.fetch import USER_AGENT, FetchOptions, fetch, map_ordered, opt_out
+
+from .urlserver import BIG_BYTES, ImageServer, closed_port_url, serving
+
+IMAGE = b"\xff\xd8\xff\xe0 pretend jpeg bytes \xff\xd9"
+FAST = FetchOptions(timeout=1.0, retries=2, max_bytes=BIG_BYTES // 2, threads=4, backoff=0.01)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ImageServer]:
+    with serving({"a.jpg": IMAGE}) as s:
+        yield s
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("/img/a.jpg", None),
+        ("/redirect/a.jpg", None),
+        ("/moved/a.jpg", None),
+        ("/otherbot/a.jpg", None),
+        ("/missing", "http 404"),
+        ("/error", "http 500"),
+        ("/down", "http 503"),
+        ("/busy", "http 429"),
+        ("/loop", "too many redirects (over 5)"),
+        ("/slow", "timeout: no answer within 1s"),
+        ("/big", f"too large: {BIG_BYTES} bytes announced, limit {BIG_BYTES // 2}"),
+        ("/big-stream", f"too large: over the limit of {BIG_BYTES // 2} bytes"),
+        ("/optout/a.jpg", "skipped: opt-out (X-Robots-Tag noai)"),
+        ("/optout-ua/a.jpg", "skipped: opt-out (X-Robots-Tag noimageai)"),
+    ],
+)
+def test_each_url_ends_with_bytes_or_its_reason(
+    server: ImageServer, path: str, error: str | None
+) -> None:
+    got = fetch(server.url(path), FAST)
+    assert got.error == error
+    assert got.data == (IMAGE if error is None else None)
+
+
+def test_html_page_is_fetched_and_left_to_the_decoder(server: ImageServer) -> None:
+    # Content-Type is not trusted either way: the decoder says "not an image" (and exact hashes
+    # of mislabelled files still match).
+    got = fetch(server.url("/page"), FAST)
+    assert got.error is None and got.data.startswith(b"<html>")
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        (None, "no url"),
+        ("   ", "no url"),
+        ("ftp://example.org/a.jpg", "invalid url: not an http(s) url: scheme ftp"),
+        ("just some text", "invalid url: not an http(s) url: scheme missing"),
+    ],
+)
+def test_unusable_urls_are_errors_without_any_request(url: str | None, error: str) -> None:
+    assert fetch(url, FAST).error == error
+
+
+def test_refused_connection_is_retried_then_reported() -> None:
+    started = time.monotonic()
+    got = fetch(closed_port_url(), FAST)
+    assert got.error is not None and got.error.startswith("connection error: ")
+    assert time.monotonic() - started < 2
+
+
+def test_transient_statuses_are_retried_with_backoff(server: ImageServer) -> None:
+    before = dict(server.hits)
+    assert fetch(server.url("/flaky/a.jpg"), FAST).data == IMAGE
+    assert fetch(server.url("/down"), FAST).error == "http 503"
+    assert fetch(server.url("/busy"), FAST).error == "http 429"
+    assert fetch(server.url("/missing"), FAST).error == "http 404"
+    delta = {p: server.hits[p] - before.get(p, 0) for p in ("/flaky/a.jpg", "/down", "/busy")}
+    # flaky: 503 then 200; down and busy: the first attempt plus FAST.retries.
+    assert delta == {"/flaky/a.jpg": 2, "/down": 3, "/busy": 3}
+    assert server.hits["/missing"] - before.get("/missing", 0) == 1  # 4xx is final
+
+
+def test_no_retries_means_one_attempt(server: ImageServer) -> None:
+    before = server.hits["/down"]
+    fetch(server.url("/down"), FetchOptions(timeout=1.0, retries=0))
+    assert server.hits["/down"] - before == 1
+
+
+def test_user_agent_names_safeset(server: ImageServer) -> None:
+    fetch(server.url("/img/a.jpg"), FAST)
+    assert USER_AGENT in server.user_agents
+    assert USER_AGENT.startswith("safeset/") and USER_AGENT.endswith("(+dataset audit)")
+
+
+@pytest.mark.parametrize(
+    ("values", "directive"),
+    [
+        (["noai"], "noai"),
+        (["NoImageAI"], "noimageai"),
+        (["noindex, noai"], "noai"),
+        (["safeset: noai"], "noai"),
+        (["otherbot: noai"], None),
+        (["otherbot: noindex", "noimageai"], "noimageai"),
+        (["noindex", "nofollow"], None),
+        ([], None),
+    ],
+)
+def test_opt_out_directives(values: list[str], directive: str | None) -> None:
+    assert opt_out(values) == directive
+
+
+def test_map_ordered_keeps_order_and_bounds_lookahead() -> None:
+    pulled = 0
+
+    def items() -> Iterator[int]:
+        nonlocal pulled
+        for n in range(100):
+            pulled += 1
+            yield n
+
+    def work(n: int) -> int:
+        time.sleep(0.001 * (n % 3))  # finish out of order
+        return n * n
+
+    results = map_ordered(work, items(), threads=4)
+    assert next(results) == 0
+    assert pulled <= 2 * 4  # never more than the window is taken from the source
+    assert [0, *results] == [n * n for n in range(100)]
