@@ -1,0 +1,1 @@
+"""Signals: facts computed from one sample (hashes, image facts, scores)."""
