@@ -26,6 +26,8 @@ from safeset.signals.explicit import (  # noqa: E402  (after the skips, on purpo
     ExplicitDetector,
     ExplicitResult,
     draft_for_detection,
+    letterbox,
+    trim_padding,
 )
 from safeset.signals.faces import Face, FaceAgeEstimator  # noqa: E402
 from safeset.signals.screen_deps import ScreenDependencyError  # noqa: E402
@@ -145,6 +147,21 @@ def test_batch_size_does_not_change_results(
     for a, b in zip(one, many, strict=True):
         assert a.explicit_score == pytest.approx(b.explicit_score, abs=1e-4)
         assert a.class_scores.keys() == b.class_scores.keys()
+
+
+def test_rect_mode_trims_only_padding(detector: ExplicitDetector) -> None:
+    wide = photo("rocket")  # 640 x 427: content fills 320 x 214 of the letterbox
+    square, width, height = letterbox(wide, 320)
+    trimmed = trim_padding(square, width, height)
+    assert trimmed.shape == (224, 320, 3)  # 214 rounded up to the 32 px stride
+    assert not square[224:].any()  # only black padding was dropped
+    assert trim_padding(*letterbox(photo("astronaut"), 320)).shape == (320, 320, 3)
+
+
+def test_rect_mode_equals_default_on_square_images(detector: ExplicitDetector) -> None:
+    rect = ExplicitDetector(rect=True)
+    images = [photo("colorwheel").crop((0, 0, 360, 360)), photo("astronaut")]
+    assert rect.detect(images) == detector.detect(images)
 
 
 def test_benign_photos_score_below_review_threshold(detector: ExplicitDetector) -> None:

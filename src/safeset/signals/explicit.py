@@ -18,6 +18,7 @@ Nothing here keeps, writes or logs pixels: callers get scores only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,8 @@ DEFAULT_INPUT_SIZE = 320
 # Measured on one core (bench/bench_screen.py): batches of 4 amortise per-call overhead;
 # larger batches gain nothing and only hold more memory.
 DEFAULT_BATCH = 4
+# YOLOv8's coarsest stride: an input side must be a multiple of it.
+STRIDE = 32
 
 # Kept detections of one image: boxes (N, 4) as x, y, w, h; scores (N,); class ids (N,).
 Kept = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -160,6 +163,20 @@ def letterbox(image: Image.Image, size: int) -> tuple[np.ndarray, int, int]:
     return resized, width, height
 
 
+def trim_padding(square: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Drop the all-black padding rows/cols beyond the content, to the next stride multiple.
+
+    This is the opt-in ``rect`` mode: a 4:3 photo runs the network on 320x256 instead of
+    320x320. Content pixels are unchanged, but the network sees less black border, so scores
+    move a little; bench/bench_screen.py measures by how much.
+    """
+    size = square.shape[0]
+    side = max(width, height)
+    rows = min(size, -(-math.ceil(height * size / side) // STRIDE) * STRIDE)
+    cols = min(size, -(-math.ceil(width * size / side) // STRIDE) * STRIDE)
+    return square[:rows, :cols]
+
+
 def to_blob(squares: Sequence[np.ndarray]) -> np.ndarray:
     """N resized RGB squares -> the model's NCHW float32 input.
 
@@ -222,9 +239,12 @@ class ExplicitDetector:
         *,
         input_size: int | None = None,
         batch_size: int = DEFAULT_BATCH,
+        rect: bool = False,
     ) -> None:
         """``input_size`` defaults to the model's fixed input side, else 320 (NudeNet's default;
-        pass 640 for a 640m export). ``threads`` is ONNX Runtime's intra-op thread count."""
+        pass 640 for a 640m export). ``threads`` is ONNX Runtime's intra-op thread count.
+        ``rect=True`` (opt-in) trims letterbox padding for speed on non-square images, at the
+        cost of scores that are no longer NudeNet's exactly (see ``trim_padding``)."""
         require("cv2")
         path = Path(model_path) if model_path is not None else bundled_model_path()
         self.session = make_session(path, threads)
@@ -234,8 +254,11 @@ class ExplicitDetector:
         self.input_size = input_size or (
             fixed_side if isinstance(fixed_side, int) else DEFAULT_INPUT_SIZE
         )
+        fixed_shape = any(isinstance(dim, int) for dim in model_input.shape[-2:])
+        self.rect = rect and not fixed_shape
+        # Trimmed inputs differ in shape from image to image, so rect mode runs them singly.
         fixed_batch = isinstance(model_input.shape[0], int)
-        self.batch_size = 1 if fixed_batch else max(1, batch_size)
+        self.batch_size = 1 if fixed_batch or self.rect else max(1, batch_size)
 
     def detect(self, images: Sequence[Image.Image]) -> list[ExplicitResult]:
         """Explicit-content scores for opened images, in order."""
@@ -262,6 +285,8 @@ class ExplicitDetector:
 
     def _run_batch(self, images: Sequence[Image.Image]) -> list[Kept]:
         prepared = [letterbox(image, self.input_size) for image in images]
+        if self.rect:
+            prepared = [(trim_padding(sq, w, h), w, h) for sq, w, h in prepared]
         blob = to_blob([square for square, _, _ in prepared])
         outputs = self.session.run(None, {self.input_name: blob})[0]
         kept: list[Kept] = []
