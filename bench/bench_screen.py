@@ -4,14 +4,16 @@
         python bench/bench_screen.py --n 600
 
 Inputs are built here from scikit-image's bundled benign photos (seeded random crops, flips and
-JPEG qualities, ~512 px long side), so every figure can be reproduced. Three contenders run
+JPEG qualities, ~512 px long side), so every figure can be reproduced. Four contenders run
 interleaved block by block (order rotated each block) so that drift and noisy neighbours on a
 shared machine hit them alike:
 
   nudenet      NudeDetector().detect(path) per image, exactly as NudeNet ships it
   nudenet-1t   the same loop with its ONNX session rebuilt single-threaded like ours, to
                separate the gain from session settings from the gain from the pipeline
-  safeset      Image.open + draft + ExplicitDetector.detect in batches
+  safeset      Image.open + draft_for_detection + ExplicitDetector.detect in batches; draft
+               is a no-op at ~512 px, so these are the same detections as NudeNet
+  safeset-rect the opt-in rect mode (padding trimmed; detections close, not identical)
 
 Then: detection agreement (all 18 classes), the share of benign images whose explicit_score
 reaches each candidate review threshold, the same comparison on large images where JPEG draft
@@ -242,6 +244,7 @@ def bench_explicit(args: argparse.Namespace, images: list[BenignImage], large: l
     print(f"  NudeNet classes seen (images with >=1 detection): {dict(detected.most_common())}")
 
     scores = [r.explicit_score for r in run_ours(images)]
+    print(f"  images per source photo: {dict(Counter(i.source for i in images).most_common())}")
     print("  benign images with explicit_score >= t (false-positive rate):")
     for t in THRESHOLDS:
         hits = [i for i, s in zip(images, scores, strict=True) if s >= t]

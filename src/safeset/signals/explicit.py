@@ -65,6 +65,12 @@ EXPOSED_CLASSES: tuple[str, ...] = (
     "ANUS_EXPOSED",
 )
 
+# Proposed default for "review": the lowest of 0.5/0.6/0.7/0.8 at which no natural benign
+# photo crop fired in bench/bench_screen.py (0 of 939 at >= 0.6, 2 of 939 at >= 0.5; the only
+# hits at >= 0.6 were crops of scikit-image's synthetic colour wheel, 31 of 61). Recall cannot
+# be measured here by design, so policies may go lower where a minor's face is also present.
+DEFAULT_REVIEW_THRESHOLD = 0.6
+
 # NudeNet's own thresholds (nudenet.py, _postprocess): anchors below CANDIDATE never reach NMS,
 # and NMS drops boxes below KEEP, so every reported score is >= 0.25.
 CANDIDATE_SCORE = 0.2
