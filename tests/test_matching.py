@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
+import pytest
 
 from safeset.lists import ListSpec, load_list
 from safeset.matching.exact_index import ExactIndex
@@ -73,3 +75,39 @@ def test_matcher_records_which_dihedral_variant_matched(tmp_path: Path) -> None:
     variants[5] = (_flip(target, 3).tobytes(), 100)
     (match,) = matcher.match([SampleSignals(pdq=variants)])[0]
     assert (match.variant, match.distance) == (5, 3)
+
+
+def test_near_misses_of_the_fast_hash_are_confirmed_on_the_full_decode(tmp_path: Path) -> None:
+    import io
+
+    from safeset.examples import KNOWN, bundled_photo
+    from safeset.pipeline import ScanOptions
+    from safeset.scan import ScanRequest, run_scan
+    from safeset.signals.image import image_facts
+
+    # Find a photo whose fast hash differs from the reference hash by a few bits.
+    for name in KNOWN:
+        buf = io.BytesIO()
+        bundled_photo(name).save(buf, "JPEG", quality=85)
+        data = buf.getvalue()
+        fast, exact = image_facts(data).pdq.hash, image_facts(data, exact_pdq=True).pdq.hash
+        xor = np.frombuffer(fast, np.uint8) ^ np.frombuffer(exact, np.uint8)
+        diff = np.unpackbits(xor)
+        if 1 <= diff.sum() <= 8:
+            break
+    else:
+        pytest.skip("no bundled photo whose fast and exact hashes differ by 1-8 bits")
+    # An entry 31 bits from the exact hash, every flipped bit one where fast == exact:
+    # the fast hash is 31 + diff away, past the threshold, the exact one just inside.
+    bits = np.unpackbits(np.frombuffer(exact, np.uint8))
+    bits[rng.choice(np.flatnonzero(diff == 0), 31, replace=False)] ^= 1
+    entry = np.packbits(bits).tobytes()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "photo.jpg").write_bytes(data)
+    listed = _list(tmp_path, "near", [f"pdq {entry.hex()}"])
+    out = tmp_path / "scan"
+    run_scan(ScanRequest([str(tmp_path / "data")], [str(listed)], out, ScanOptions(), quiet=True))
+    (row,) = pq.read_table(next((out / "results").glob("*.parquet"))).to_pylist()
+    assert row["action"] == "remove"
+    assert [(m["list"], m["distance"]) for m in row["matches"]] == [("near", 31)]
+    assert row["pdq"] == exact.hex()

@@ -6,7 +6,9 @@ samples: each becomes a row whose ``error`` says why it could not be hashed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -17,6 +19,7 @@ from safeset.sample import Sample
 from safeset.screening import caption_terms, screen_image
 from safeset.signals.exact import exact_digests
 from safeset.signals.image import UnreadableImage, image_facts
+from safeset.signals.pdq_fast import RECHECK_MARGIN
 from safeset.sources.base import Shard
 from safeset.store import RESULT_SCHEMA
 from safeset.timeouts import SampleTimeout, time_limit
@@ -98,31 +101,61 @@ def evidence(row: dict[str, Any], matches: list[Match]) -> Evidence:
     )
 
 
+# Samples matched per index search: large enough to amortise the search, small enough that a
+# shard's image bytes never all sit in memory at once.
+MATCH_BATCH = 256
+
+
 def scan_shard(shard: Shard, ctx: ScanContext) -> pa.Table:
     rows: list[dict[str, Any]] = []
-    batch: list[SampleSignals] = []
-    for sample in shard.read():
-        try:
-            with time_limit(ctx.options.sample_timeout):
-                row, signals = scan_sample(sample, ctx.options)
-        except SampleTimeout:
-            sample.error = f"timed out after {ctx.options.sample_timeout:g}s"
-            row, signals = scan_sample(sample, ctx.options)
-        row["shard"] = shard.id
-        rows.append(row)
-        batch.append(signals)
-    for row, matches in zip(rows, ctx.matcher.match(batch), strict=True):
-        decision = ctx.options.policy.decide(evidence(row, matches))
-        row["matches"] = [
-            {
-                "list": m.list_name,
-                "entry": m.entry,
-                "signal_type": m.signal_type,
-                "distance": m.distance,
-                "variant": m.variant,
-            }
-            for m in matches
-        ]
-        row["action"] = decision.action.value
-        row["reasons"] = list(decision.reasons)
+    samples = shard.read()
+    while batch := list(itertools.islice(samples, MATCH_BATCH)):
+        rows.extend(_scan_batch(batch, shard.id, ctx))
     return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
+
+
+def _scan_batch(samples: Sequence[Sample], shard_id: str, ctx: ScanContext) -> list[dict]:
+    scanned = [_scan_timed(sample, ctx.options) for sample in samples]
+    rows = [row | {"shard": shard_id} for row, _ in scanned]
+    signals = [sample_signals for _, sample_signals in scanned]
+    # The fast PDQ can sit a few bits from the reference hash; where that could turn a near
+    # miss into a match, hash again from a full decode before the entry is dismissed.
+    margin = 0 if ctx.options.exact_pdq else RECHECK_MARGIN
+    matches, near = ctx.matcher.match_with_near(signals, margin)
+    if near:
+        exact = replace(ctx.options, exact_pdq=True)
+        again = sorted(near)
+        for i in again:
+            row, signals[i] = _scan_timed(samples[i], exact)
+            rows[i] = row | {"shard": shard_id}
+        for i, found in zip(again, ctx.matcher.match([signals[i] for i in again]), strict=True):
+            matches[i] = found
+    for row, found in zip(rows, matches, strict=True):
+        _decide(row, found, ctx.options.policy)
+    return rows
+
+
+def _scan_timed(sample: Sample, options: ScanOptions) -> tuple[dict[str, Any], SampleSignals]:
+    """``scan_sample`` within the per-sample time limit; over it, an error row."""
+    try:
+        with time_limit(options.sample_timeout):
+            return scan_sample(sample, options)
+    except SampleTimeout:
+        sample.error = f"timed out after {options.sample_timeout:g}s"
+        return scan_sample(sample, options)
+
+
+def _decide(row: dict[str, Any], matches: list[Match], policy: Policy) -> None:
+    decision = policy.decide(evidence(row, matches))
+    row["matches"] = [
+        {
+            "list": m.list_name,
+            "entry": m.entry,
+            "signal_type": m.signal_type,
+            "distance": m.distance,
+            "variant": m.variant,
+        }
+        for m in matches
+    ]
+    row["action"] = decision.action.value
+    row["reasons"] = list(decision.reasons)

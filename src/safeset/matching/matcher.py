@@ -54,12 +54,21 @@ class Matcher:
 
     def match(self, batch: Sequence[SampleSignals]) -> list[list[Match]]:
         """For each sample, its best match per (list, signal type), closest first."""
+        return self.match_with_near(batch, margin=0)[0]
+
+    def match_with_near(
+        self, batch: Sequence[SampleSignals], margin: int
+    ) -> tuple[list[list[Match]], set[int]]:
+        """Matches as ``match`` gives them, and the samples with a PDQ entry just past the
+        threshold (within ``margin`` bits) on a list they do not match: worth a second look
+        with a more precise hash before that entry is dismissed."""
         best: list[dict[tuple[str, str], Match]] = [{} for _ in batch]
         for type_name in self.signal_types:
             sample_of, variant_of, queries = self._queries(batch, type_name)
             if not len(queries):
                 continue
-            radius = self.pdq_threshold if SIGNAL_TYPES[type_name].perceptual else 0
+            perceptual = SIGNAL_TYPES[type_name].perceptual
+            radius = self.pdq_threshold + margin if perceptual else 0
             for hl, indexes in zip(self._lists, self._indexes, strict=True):
                 if type_name not in indexes:
                     continue
@@ -74,7 +83,19 @@ class Matcher:
                         best[s][(hl.name, type_name)] = Match(
                             hl.name, int(lines[entry]), type_name, dist, variant_of[row]
                         )
-        return [sorted(b.values(), key=lambda m: (m.distance, m.list_name)) for b in best]
+        near = {
+            s
+            for s, found in enumerate(best)
+            if any(m.distance > self.pdq_threshold for m in found.values())
+        }
+        matches = [
+            sorted(
+                (m for m in b.values() if m.distance <= self.pdq_threshold),
+                key=lambda m: (m.distance, m.list_name),
+            )
+            for b in best
+        ]
+        return matches, near
 
     @staticmethod
     def _queries(batch: Sequence[SampleSignals], type_name: str):
