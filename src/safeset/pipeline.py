@@ -16,7 +16,7 @@ import pyarrow as pa
 from safeset.matching.matcher import Match, Matcher, SampleSignals
 from safeset.policy import Evidence, Policy
 from safeset.sample import Sample
-from safeset.screening import caption_terms, screen_image
+from safeset.screening import caption_terms, screen_images
 from safeset.signals.exact import exact_digests
 from safeset.signals.image import UnreadableImage, image_facts
 from safeset.signals.pdq_fast import RECHECK_MARGIN
@@ -85,8 +85,6 @@ def scan_sample(sample: Sample, options: ScanOptions) -> tuple[dict[str, Any], S
     )
     variants = facts.pdq_dihedral or (facts.pdq,)
     signals.pdq = [(v.hash, v.quality) for v in variants]
-    if options.policy.screen:
-        row.update(screen_image(data, options.policy).row())
     return row, signals
 
 
@@ -130,9 +128,19 @@ def _scan_batch(samples: Sequence[Sample], shard_id: str, ctx: ScanContext) -> l
             rows[i] = row | {"shard": shard_id}
         for i, found in zip(again, ctx.matcher.match([signals[i] for i in again]), strict=True):
             matches[i] = found
+    if ctx.options.policy.screen:
+        _screen(samples, rows, ctx.options.policy)
     for row, found in zip(rows, matches, strict=True):
         _decide(row, found, ctx.options.policy)
     return rows
+
+
+def _screen(samples: Sequence[Sample], rows: list[dict[str, Any]], policy: Policy) -> None:
+    """Classifier signals for every sample that decoded, in one batch."""
+    decoded = [i for i, row in enumerate(rows) if row["error"] is None]
+    results = screen_images([samples[i].load() for i in decoded], policy)
+    for i, result in zip(decoded, results, strict=True):
+        rows[i].update(result.row())
 
 
 def _scan_timed(sample: Sample, options: ScanOptions) -> tuple[dict[str, Any], SampleSignals]:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.panel import Panel
 from rich.table import Table
 
 from safeset.signals.image import UnreadableImage, image_facts
@@ -31,7 +30,7 @@ def print_scan_summary(summary: dict[str, Any], out: Path) -> None:
         stdout.print(f"unreadable samples (marked review): {kinds}")
     stdout.print(f"manifest: {out / 'manifest.csv'}   summary: {out / 'summary.json'}")
     if "warning" in summary:
-        stdout.print(Panel(summary["warning"], title="WARNING", style="bold red"))
+        stdout.print(f"\nWARNING: {summary['warning']}\n", style="bold red")
 
 
 def hash_line(path: Path, *, exact_pdq: bool = False) -> tuple[str, str | None]:

@@ -13,6 +13,7 @@ from safeset.lists import HashList, ListSpec, load_list
 from safeset.matching.matcher import Matcher
 from safeset.pipeline import ScanContext, ScanOptions
 from safeset.progress import track
+from safeset.screening import check_available
 from safeset.sources import Source, UrlOptions, open_sources
 from safeset.store import ScanDir
 
@@ -78,6 +79,8 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
         raise SafesetError("--ray-address is for --engine ray")
     check_engine(req.engine)
     started = time.monotonic()
+    if req.options.policy.screen:
+        check_available()
     sources = open_sources(req.sources, req.urls)
     refuse_inside_sources(req.out, sources, "--out")
     lists = load_lists(req.lists)

@@ -38,6 +38,18 @@ MATCH_TYPE = pa.struct(
     ]
 )
 
+SCORE_TYPE = pa.struct([("label", pa.string()), ("score", pa.float32())])
+FACE_TYPE = pa.struct(
+    [
+        ("x", pa.int32()),
+        ("y", pa.int32()),
+        ("w", pa.int32()),
+        ("h", pa.int32()),
+        ("age", pa.float32()),
+        ("score", pa.float32()),
+    ]
+)
+
 RESULT_SCHEMA = pa.schema(
     [
         ("key", pa.string()),
@@ -54,6 +66,12 @@ RESULT_SCHEMA = pa.schema(
         ("width", pa.int32()),
         ("height", pa.int32()),
         ("error", pa.string()),
+        # Screening signals: null or empty unless the policy screens.
+        ("explicit_score", pa.float32()),
+        ("explicit_classes", pa.list_(SCORE_TYPE)),
+        ("faces", pa.list_(FACE_TYPE)),
+        ("sexual_terms", pa.list_(pa.string())),
+        ("minor_terms", pa.list_(pa.string())),
         ("matches", pa.list_(MATCH_TYPE)),
         ("action", pa.string()),
         ("reasons", pa.list_(pa.string())),
