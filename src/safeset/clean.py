@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from safeset.errors import SafesetError
 from safeset.policy import Action
@@ -76,14 +78,14 @@ def run_clean(req: CleanRequest) -> CleanCounts:
     return decisions.counts
 
 
+# The cleaned-output writer for each kind of source: the same format it was read in.
+SINKS: dict[type[Source], Callable[[Any, Decisions, Path], None]] = {
+    FolderSource: clean_folder,
+    TarSource: clean_tars,
+    ParquetSource: clean_parquets,
+    UrlSource: clean_url_tables,
+}
+
+
 def _clean_one(source: Source, decisions: Decisions, out: Path) -> None:
-    if isinstance(source, FolderSource):
-        clean_folder(source, decisions, out)
-    elif isinstance(source, TarSource):
-        clean_tars(source, decisions, out)
-    elif isinstance(source, ParquetSource):
-        clean_parquets(source, decisions, out)
-    elif isinstance(source, UrlSource):
-        clean_url_tables(source, decisions, out)
-    else:  # pragma: no cover - every source kind has a sink
-        raise SafesetError(f"no cleaned-output writer for {source.kind} sources")
+    SINKS[type(source)](source, decisions, out)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from safeset.atomic import write_atomic
 from safeset.errors import SafesetError
 from safeset.policy import EXPLICIT_MINOR_REASON, FLAGGED
 
@@ -91,23 +91,6 @@ MANIFEST_COLUMNS = [
     "matched_signal_type",
     "distance",
 ]
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` so that ``path`` holds either its old content or all of the new."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise SafesetError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class ScanDir:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from safeset.atomic import atomic_file
 from safeset.errors import SafesetError
 
 
@@ -76,22 +75,6 @@ class Decisions:
             )
 
 
-@contextmanager
-def atomic_output(path: Path) -> Iterator[BinaryIO]:
-    """A file that appears under ``path`` only once completely written."""
-    if path.exists():
-        raise SafesetError(f"refusing to overwrite {path}")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise SafesetError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def atomic_output(path: Path) -> AbstractContextManager[BinaryIO]:
+    """A cleaned-output file: written atomically, never over an existing file."""
+    return atomic_file(path, overwrite=False)
