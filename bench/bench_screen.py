@@ -168,6 +168,25 @@ def report_speed(
             )
 
 
+def threads_outside_affinity() -> list[str]:
+    """Linux: this process's threads whose allowed CPUs differ from the process's own."""
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():
+        return []
+    own = (tasks / str(os.getpid()) / "status").read_text()
+    allowed = [line for line in own.splitlines() if line.startswith("Cpus_allowed_list")]
+    escaped = []
+    for task in tasks.iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        line = next(x for x in status.splitlines() if x.startswith("Cpus_allowed_list"))
+        if [line] != allowed:
+            escaped.append(f"{task.name}: {line.split(':')[1].strip()}")
+    return escaped
+
+
 def open_all(images: list[BenignImage]) -> list[Image.Image]:
     return [Image.open(i.path) for i in images]
 
@@ -220,6 +239,13 @@ def bench_explicit(args: argparse.Namespace, images: list[BenignImage], large: l
     }
     for run in contenders.values():  # warm-up: sessions allocate on first run
         run(images[: args.batch])
+    escaped = threads_outside_affinity()
+    if escaped:
+        print(
+            f"  note: {len(escaped)} thread(s) of this process run outside its CPU set "
+            f"{sorted(os.sched_getaffinity(0))}: {escaped} (ORT pins its default pool's workers "
+            "itself, so 'nudenet' is not confined to one core; compare CPU-seconds)"
+        )
 
     print(f"\n== explicit: {len(images)} benign JPEGs, long side ~512 px, batch {args.batch}")
     timings = interleaved(contenders, images, args.block)
