@@ -29,8 +29,8 @@ MATCH = Match("iwf", 12, "pdq", 12)
         ),
         (Evidence(error="empty file"), Action.REVIEW, ("error:empty file",)),
         # explicit threshold is inclusive; just below it nothing fires
-        (Evidence(explicit_score=0.4999), Action.KEEP, ()),
-        (Evidence(explicit_score=0.5), Action.REMOVE, ("explicit:0.50",)),
+        (Evidence(explicit_score=0.5999), Action.KEEP, ()),
+        (Evidence(explicit_score=0.6), Action.REMOVE, ("explicit:0.60",)),
         (Evidence(explicit_score=0.91, ages=[34.0]), Action.REMOVE, ("explicit:0.91",)),
         # apparent age strictly under the cut-off is a minor indicator
         (Evidence(explicit_score=0.91, ages=[25.0]), Action.REMOVE, ("explicit:0.91",)),

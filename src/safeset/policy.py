@@ -75,8 +75,9 @@ class Actions:
 
 @dataclass(frozen=True)
 class Thresholds:
-    # NudeNet scores benign photos >= 0.5 on an exposed class about 0.65% of the time.
-    explicit: float = 0.5
+    # On 939 benign natural-photo crops NudeNet reached 0.5 twice and 0.6 never
+    # (bench/bench_screen.py); see signals.explicit.DEFAULT_REVIEW_THRESHOLD.
+    explicit: float = 0.6
     # Apparent-age models err by 5-8 years on adults; a high cut-off errs towards protection.
     minor_age: float = 25.0
 
