@@ -15,17 +15,11 @@ from safeset.examples import ExampleSet
 
 from .conftest import run_cli
 from .datasets import FORMATS, write_dataset
+from .scans import all_rows
 
 
 def _md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
-
-
-def _results(scan: Path) -> list[dict]:
-    rows: list[dict] = []
-    for f in sorted((scan / "results").glob("*.parquet")):
-        rows.extend(pq.read_table(f).to_pylist())
-    return rows
 
 
 @pytest.fixture(scope="module", params=FORMATS)
@@ -56,7 +50,7 @@ def scanned(request, examples: ExampleSet, known_list: Path, tmp_path_factory):
 
 def test_every_hidden_copy_is_removed_and_no_distractor(scanned, examples: ExampleSet) -> None:
     _, _, scan, _ = scanned
-    rows = _results(scan)
+    rows = all_rows(scan)
     hidden = {_md5(r.data): r.hidden for r in examples.records if r.hidden}
     assert len(rows) == len(examples.records)
     removed = {r["md5"] for r in rows if r["action"] == "remove"}
@@ -66,7 +60,7 @@ def test_every_hidden_copy_is_removed_and_no_distractor(scanned, examples: Examp
 
 def test_rotated_and_flipped_copies_match_through_their_variant(scanned) -> None:
     _, _, scan, _ = scanned
-    variants = {m["variant"] for r in _results(scan) for m in r["matches"]}
+    variants = {m["variant"] for r in all_rows(scan) for m in r["matches"]}
     assert variants - {0}, "dihedral copies should match a non-identity variant"
 
 
@@ -97,7 +91,7 @@ def test_manifest_lists_flagged_samples_only_with_reasons(scanned, examples: Exa
 
 def test_clean_copy_holds_exactly_the_kept_samples_byte_identical_in_order(scanned) -> None:
     fmt, source, scan, clean = scanned
-    kept = [r for r in _results(scan) if r["action"] == "keep"]
+    kept = [r for r in all_rows(scan) if r["action"] == "keep"]
     kept.sort(key=lambda r: (r["source"], r["index"]))
     if fmt == "folder":
         written = sorted(p.relative_to(clean).as_posix() for p in clean.rglob("*") if p.is_file())
@@ -143,7 +137,7 @@ def test_without_dihedral_upright_copies_are_still_found(
         "scan", str(source), "--list", str(known_list), "--out", str(tmp_path / "scan"), "--quiet"
     )
     assert result.returncode == 0, result.stderr
-    removed = {r["md5"] for r in _results(tmp_path / "scan") if r["action"] == "remove"}
+    removed = {r["md5"] for r in all_rows(tmp_path / "scan") if r["action"] == "remove"}
     upright = {
         _md5(r.data)
         for r in examples.records

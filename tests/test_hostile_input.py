@@ -26,14 +26,7 @@ from safeset.sources.webdataset import TarShard
 
 from . import hostile
 from .conftest import run_cli
-
-
-def _rows(scan: Path) -> list[dict]:
-    return [
-        r
-        for f in sorted((scan / "results").glob("*.parquet"))
-        for r in pq.read_table(f).to_pylist()
-    ]
+from .scans import all_rows
 
 
 def _scan(tmp_path: Path, source: Path, known_list: Path, *extra: str):
@@ -52,7 +45,7 @@ def _scan(tmp_path: Path, source: Path, known_list: Path, *extra: str):
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    return _rows(out)
+    return all_rows(out)
 
 
 def test_every_image_mode_and_container_hashes(tmp_path: Path, known_list: Path) -> None:
@@ -128,7 +121,7 @@ def test_a_sample_over_the_time_limit_becomes_an_error_row(
             [str(folder)], [str(known_list)], out, ScanOptions(sample_timeout=0.5), quiet=True
         )
     )
-    rows = {r["location"]: r for r in _rows(out)}
+    rows = {r["location"]: r for r in all_rows(out)}
     assert rows["1.png"]["error"] == "timed out after 0.5s"
     assert rows["1.png"]["action"] == "review"
     assert rows["0.png"]["error"] is None and rows["2.png"]["error"] is None

@@ -9,13 +9,13 @@ import os
 import shutil
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
 from safeset.examples import ExampleSet, write_folder
 
 from .conftest import run_cli
+from .scans import all_rows
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int, str]]:
@@ -130,11 +130,7 @@ def test_3_every_unflagged_sample_is_in_the_clean_copy(job, examples: ExampleSet
 
 def test_4_unreadable_samples_are_review_rows_with_reasons(job) -> None:
     scan = job["root"] / "scan"
-    rows = [
-        r
-        for f in sorted((scan / "results").glob("*.parquet"))
-        for r in pq.read_table(f).to_pylist()
-    ]
+    rows = all_rows(scan)
     errors = {r["location"]: r for r in rows if r["error"]}
     assert set(errors) == set(_broken_samples())
     assert errors["zz/empty.jpg"]["error"] == "empty file"

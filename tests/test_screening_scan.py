@@ -10,24 +10,16 @@ import dataclasses
 import json
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from safeset.examples import ExampleSet, write_webdataset
 from safeset.policy import Policy
 
 from .conftest import run_cli
+from .scans import all_rows
 
 pytest.importorskip("nudenet")
 pytest.importorskip("dlib")
-
-
-def _rows(scan: Path) -> list[dict]:
-    return [
-        r
-        for f in sorted((scan / "results").glob("*.parquet"))
-        for r in pq.read_table(f).to_pylist()
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +52,7 @@ def test_screen_scores_every_image_and_acts_on_caption_terms(
         "-q",
     )
     assert result.returncode == 0, result.stderr
-    rows = {r["key"]: r for r in _rows(out)}
+    rows = {r["key"]: r for r in all_rows(out)}
     assert len(rows) == len(examples.records)
     assert all(r["explicit_score"] is not None for r in rows.values())
     threshold = Policy().thresholds.explicit
@@ -112,7 +104,7 @@ def test_faces_and_ages_run_where_the_explicit_score_reaches_the_threshold(
         "-q",
     )
     assert result.returncode == 0, result.stderr
-    rows = _rows(out)
+    rows = all_rows(out)
     with_faces = [r for r in rows if r["faces"]]
     assert with_faces, "the astronaut portrait copies should show a face"
     ages = [f["age"] for r in with_faces for f in r["faces"]]
