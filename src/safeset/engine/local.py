@@ -22,14 +22,6 @@ _worker_ctx: tuple[ScanContext, ScanDir] | None = None
 def _init_worker(ctx: ScanContext, scan_dir: ScanDir) -> None:
     global _worker_ctx
     _worker_ctx = (ctx, scan_dir)
-    single_threaded_libraries()
-
-
-def single_threaded_libraries() -> None:
-    # Parallelism comes from processes; nested BLAS/OpenMP threads would only contend.
-    import faiss
-
-    faiss.omp_set_num_threads(1)
 
 
 def process_shard(shard: Shard, ctx: ScanContext, scan_dir: ScanDir) -> int:

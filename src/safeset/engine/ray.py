@@ -27,7 +27,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from safeset.engine.local import single_threaded_libraries
 from safeset.errors import SafesetError
 from safeset.pipeline import ScanContext, scan_shard
 from safeset.sources.base import Shard
@@ -42,7 +41,6 @@ def _context(ref: Any) -> ScanContext:
     if _cached is None or _cached[0] != ref.hex():
         import ray
 
-        single_threaded_libraries()
         _cached = (ref.hex(), ray.get(ref))
     return _cached[1]
 

@@ -182,9 +182,8 @@ class ParquetSource(Source):
         return shards
 
     def shards_of(self, path: Path) -> list[ParquetShard]:
-        return [
-            s for s in self.shards("clean") if isinstance(s, ParquetShard) and s.path == str(path)
-        ]
+        """One file's shards (ids unused: for sinks, which work file by file)."""
+        return self._file_shards(path, lambda: "clean")
 
     def roots(self) -> list[Path]:
         return [self.folder] if self.folder else list(self.files)
