@@ -123,3 +123,21 @@ def test_demo_runs_and_finds_every_hidden_copy(tmp_path: Path) -> None:
     result = run_cli("demo", "--dir", str(tmp_path / "demo"), "--quiet")
     assert result.returncode == 0, result.stderr
     assert "hidden copies found: 65/65; distractors wrongly flagged: 0" in result.stdout
+
+
+def test_demo_never_removes_what_it_did_not_create(tmp_path: Path) -> None:
+    mine = tmp_path / "work"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    refused = run_cli("demo", "--dir", str(mine), "--quiet")
+    assert refused.returncode == 2, refused.stdout
+    assert "not made by safeset demo" in refused.stderr and "Traceback" not in refused.stderr
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+
+    demo = tmp_path / "demo"
+    assert run_cli("demo", "--dir", str(demo), "--quiet").returncode == 0
+    (demo / "notes.txt").write_text("mine, written beside the demo's files")
+    again = run_cli("demo", "--dir", str(demo), "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert (demo / "notes.txt").read_text() == "mine, written beside the demo's files"
+    assert "hidden copies found: 65/65" in again.stdout

@@ -133,3 +133,34 @@ def test_map_ordered_keeps_order_and_bounds_lookahead() -> None:
     assert next(results) == 0
     assert pulled <= 2 * 4  # never more than the window is taken from the source
     assert [0, *results] == [n * n for n in range(100)]
+
+
+def test_redirects_never_lead_into_the_network_safeset_runs_in(server: ImageServer) -> None:
+    """Invariant 7: a table's server may send safeset elsewhere, but not to a loopback, private
+    or link-local address other than the table URL's own host and port."""
+    with serving({"x.jpg": IMAGE}) as internal:
+        port = internal.server_address[1]
+        server.redirects |= {
+            "admin": f"http://127.0.0.1:{port}/internal-admin",
+            "named": f"http://localhost:{port}/img/x.jpg",
+            "mapped": f"http://[::ffff:127.0.0.1]:{port}/img/x.jpg",
+            "link-local": "http://169.254.169.254/latest/meta-data/",
+            "private": "http://10.0.0.1/",
+            "unspecified": f"http://0.0.0.0:{port}/img/x.jpg",
+            "same-origin": server.url("/img/a.jpg"),
+            "broken": "http://[::1/x.jpg",
+        }
+        outcomes = {name: fetch(server.url(f"/to/{name}"), FAST) for name in server.redirects}
+        assert internal.hits == {}
+    refused = "redirect to a non-public address refused"
+    for name in ("admin", "named", "mapped", "link-local", "private", "unspecified"):
+        assert outcomes[name].error.startswith(refused), (name, outcomes[name])
+        assert outcomes[name].data is None
+    assert outcomes["same-origin"] == fetch(server.url("/img/a.jpg"), FAST)
+    assert outcomes["same-origin"].data == IMAGE
+    assert outcomes["broken"].error.startswith("invalid url")
+
+
+def test_a_table_url_may_name_a_private_host_itself(server: ImageServer) -> None:
+    # The table's own URLs are the dataset's to choose (tests and intranets serve on 127.0.0.1).
+    assert fetch(server.url("/img/a.jpg"), FAST).data == IMAGE

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import builtins
+import gzip
+import hashlib
 import io
 import os
 import tarfile
@@ -180,7 +181,9 @@ def test_hostile_tar_members(tmp_path: Path, known_list: Path) -> None:
     assert "is a link or special file" in by_index[3]["error"]
     assert "is a link or special file" in by_index[4]["error"]
     assert by_index[5]["error"] == "no image member"
-    assert by_index[7]["error"] == "2 image members in one sample"
+    # Both images of a two-image sample are hashed; the second is one of its parts.
+    assert by_index[7]["error"] is None and by_index[7]["pdq"]
+    assert [(p["name"], p["pdq"] is not None) for p in by_index[7]["parts"]] == [("two.png", True)]
 
     out = tmp_path / "clean" / "inner"
     result = run_cli(
@@ -287,7 +290,7 @@ def test_parquet_with_nulls_duplicate_keys_and_a_corrupt_file(
     assert clean.returncode == 0, clean.stderr
     assert pq.read_table(tmp_path / "clean" / "a.parquet").num_rows == 2
     assert not (tmp_path / "clean" / "b.parquet").exists()
-    refused = run_cli(
+    kept_review = run_cli(
         "clean",
         str(folder),
         "--scan",
@@ -297,7 +300,9 @@ def test_parquet_with_nulls_duplicate_keys_and_a_corrupt_file(
         "--keep-review",
         "-q",
     )
-    assert refused.returncode == 2 and "cannot copy whole file" in refused.stderr
+    # Review rows are kept, but an unreadable file has nothing to copy: left out, and said so.
+    assert kept_review.returncode == 0, kept_review.stderr
+    assert "1 left out (1 unreadable, not copied)" in kept_review.stdout
 
 
 def test_parquet_with_the_wrong_schema_is_one_clear_error(tmp_path: Path, known_list: Path) -> None:
@@ -315,7 +320,7 @@ def test_full_disk_leaves_no_partial_file(
     folder = tmp_path / "imgs"
     folder.mkdir()
     hostile.photo().save(folder / "a.png")
-    real_open = builtins.open
+    real_fdopen = os.fdopen
 
     class FullFile(io.RawIOBase):
         def writable(self) -> bool:
@@ -324,14 +329,14 @@ def test_full_disk_leaves_no_partial_file(
         def write(self, b) -> int:
             raise OSError(28, "No space left on device")
 
-    def fake_open(file, mode="r", *args, **kwargs):
-        if "w" in mode and str(file).endswith(".tmp"):
-            real_open(file, mode, *args, **kwargs).close()  # the temp name is created...
+    def fake_fdopen(fd, mode="r", *args, **kwargs):
+        if "w" in mode:
+            os.close(fd)  # the temp file is created...
             return io.BufferedWriter(FullFile())  # ...but nothing fits on the disk
-        return real_open(file, mode, *args, **kwargs)
+        return real_fdopen(fd, mode, *args, **kwargs)
 
     out = tmp_path / "scan"
-    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(os, "fdopen", fake_fdopen)
     with pytest.raises(SafesetError, match="No space left on device"):
         run_scan(ScanRequest([str(folder)], [str(known_list)], out, quiet=True))
     monkeypatch.undo()
@@ -365,3 +370,159 @@ def test_a_truncated_image_never_becomes_a_partial_hash() -> None:
         with pytest.raises(image_module.UnreadableImage):
             image_facts(buf.getvalue()[:cut])
     assert Image.open(buf).size == (400, 300)
+
+
+def _md5_list(path: Path, blobs: list[bytes]) -> Path:
+    path.write_text("".join(f"md5 {hashlib.md5(b).hexdigest()}\n" for b in blobs))
+    return path
+
+
+def _encoded(fmt: str) -> bytes:
+    buf = io.BytesIO()
+    hostile.photo().save(buf, fmt)
+    return buf.getvalue()
+
+
+def _bytes_anywhere(root: Path, blobs: list[bytes]) -> list[str]:
+    return [
+        p.name for p in root.rglob("*") if p.is_file() and any(b in p.read_bytes() for b in blobs)
+    ]
+
+
+def test_every_stored_file_is_hashed_whatever_its_type(tmp_path: Path) -> None:
+    """Known bytes are found in any member: an avif, a heic safeset cannot decode, a second
+    image, a file with a made-up extension; none reaches a cleaned copy, --keep-review or not."""
+    avif, jp2 = _encoded("AVIF"), _encoded("JPEG2000")
+    heic = b"\x00\x00\x00\x18ftypheic" + os.urandom(3000)  # undecodable here; its md5 is listed
+    jpg, png = _encoded("JPEG"), _encoded("PNG")
+    odd = os.urandom(2000)
+    known = [avif, jp2, heic, png, odd]
+    listed = _md5_list(tmp_path / "known.txt", known)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    _tar(
+        shards / "00000.tar",
+        [
+            ("a001.avif", avif, b""),
+            ("a002.jp2", jp2, b""),
+            ("a003.heic", heic, b""),
+            ("a004.jpg", jpg, b""),
+            ("a004.seg.png", png, b""),  # the second image of a sample is the listed one
+            ("a005.jpg", _encoded("JPEG"), b""),
+            ("a005.feature", odd, b""),
+            ("a006.jpg", _encoded("JPEG"), b""),
+        ],
+    )
+    rows = {r["key"]: r for r in _scan(tmp_path, shards, listed)}
+    assert {k: r["action"] for k, r in rows.items()} == {
+        "a001": "remove",
+        "a002": "remove",
+        "a003": "remove",
+        "a004": "remove",
+        "a005": "remove",
+        "a006": "keep",
+    }
+    assert rows["a001"]["pdq"] and rows["a002"]["pdq"]  # decoded, not only hashed
+    assert rows["a003"]["error"].startswith("not a recognised image format")
+    assert [m["part"] for m in rows["a004"]["matches"]] == ["a004.seg.png"]
+    assert [m["part"] for m in rows["a005"]["matches"]] == ["a005.feature"]
+    out = tmp_path / "clean"
+    result = run_cli(
+        "clean", str(shards), "--scan", str(tmp_path / "scan"), "--out", str(out), "--keep-review"
+    )
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(out / "00000.tar") as tf:
+        assert tf.getnames() == ["a006.jpg"]
+    assert _bytes_anywhere(tmp_path / "clean", known) == []
+
+
+def test_repeated_member_names_keep_their_own_bytes(tmp_path: Path, known_list: Path) -> None:
+    """``tar -r`` appends a second member under the same name: both are copied as they were."""
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    members = [
+        ("k001.jpg", _encoded("JPEG"), b""),
+        ("k001.txt", b"aa", b""),
+        ("k001.txt", b"bbbbbbbb", b""),
+    ]
+    _tar(shards / "00000.tar", members)
+    _scan(tmp_path, shards, known_list)
+    out = tmp_path / "clean"
+    result = run_cli("clean", str(shards), "--scan", str(tmp_path / "scan"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(out / "00000.tar") as tf:
+        copied = [(m.name, tf.extractfile(m).read()) for m in tf.getmembers()]
+    assert copied == [(name, data) for name, data, _ in members]
+
+
+def test_compressed_shards_are_cleaned_into_the_same_compression(
+    tmp_path: Path, known_list: Path
+) -> None:
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    members = [(f"{n:03d}.jpg", _encoded("JPEG"), b"") for n in range(3)]
+    plain = _tar(tmp_path / "plain.tar", members)
+    with gzip.open(shards / "00000.tar.gz", "wb") as f:
+        f.write(plain.read_bytes())
+    _scan(tmp_path, shards, known_list)
+    out = tmp_path / "clean"
+    result = run_cli("clean", str(shards), "--scan", str(tmp_path / "scan"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    cleaned = out / "00000.tar.gz"
+    assert cleaned.read_bytes()[:2] == b"\x1f\x8b"  # gzip, as the source
+    with tarfile.open(cleaned, "r:gz") as tf:
+        assert [(m.name, tf.extractfile(m).read()) for m in tf] == [(n, d) for n, d, _ in members]
+
+
+def test_a_file_named_like_a_temporary_file_is_copied(tmp_path: Path, known_list: Path) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    files = {
+        "a.jpg": _encoded("JPEG"),
+        ".a.jpg.tmp": _encoded("JPEG"),
+        ".safeset-x.tmp": _encoded("PNG"),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    _scan(tmp_path, folder, known_list)
+    out = tmp_path / "clean"
+    result = run_cli("clean", str(folder), "--scan", str(tmp_path / "scan"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "3 samples kept" in result.stdout
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+
+
+def test_symbolic_links_are_followed_inside_the_dataset_and_refused_outside(
+    tmp_path: Path, known_list: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = _encoded("PNG")
+    (outside / "secret.png").write_bytes(secret)
+    folder = tmp_path / "imgs"
+    (folder / "real").mkdir(parents=True)
+    inner = {f"{n}.jpg": _encoded("JPEG") for n in range(5)}
+    for name, data in inner.items():
+        (folder / "real" / name).write_bytes(data)
+    (folder / "linked").symlink_to(folder / "real")  # inside: walked
+    (folder / "elsewhere").symlink_to(outside)  # outside: refused
+    (folder / "leak.png").symlink_to(outside / "secret.png")
+    rows = {r["location"]: r for r in _scan(tmp_path, folder, known_list)}
+    assert set(rows) == (
+        {f"real/{n}" for n in inner} | {f"linked/{n}" for n in inner} | {"elsewhere", "leak.png"}
+    )
+    for rel in ("elsewhere", "leak.png"):
+        reason = f"cannot read: symbolic link leads outside the dataset folder: {rel}"
+        assert rows[rel]["error"] == reason
+        assert rows[rel]["action"] == "review" and rows[rel]["md5"] is None
+    assert all(rows[f"linked/{n}"]["error"] is None for n in inner)
+    out = tmp_path / "clean"
+    result = run_cli(
+        "clean", str(folder), "--scan", str(tmp_path / "scan"), "--out", str(out), "--keep-review"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 unreadable, not copied" in result.stdout
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
+        [f"real/{n}" for n in inner] + [f"linked/{n}" for n in inner]
+    )
+    assert _bytes_anywhere(tmp_path / "scan", [secret]) == []

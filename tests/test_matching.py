@@ -56,9 +56,10 @@ def test_matcher_reports_best_match_per_list_with_line_numbers(tmp_path: Path) -
     a = _list(tmp_path, "a", [f"pdq {near.tobytes().hex()}", f"pdq {nearer.tobytes().hex()}"])
     b = _list(tmp_path, "b", ["# header", f"md5 {md5.hex()}"])
     matcher = Matcher([load_list(ListSpec.parse(str(p))) for p in (a, b)], pdq_threshold=31)
-    hit = SampleSignals(exact={"md5": md5}, pdq=[(target.tobytes(), 100)])
-    weak = SampleSignals(pdq=[(target.tobytes(), 49)])  # quality < 50: recorded, not matched
-    miss = SampleSignals(pdq=[(_flip(target, 60).tobytes(), 100)])
+    hit = SampleSignals(exact=[("md5", md5, "x")], pdq=[(target.tobytes(), 100, 0, "x")])
+    # quality < 50: recorded, not matched
+    weak = SampleSignals(pdq=[(target.tobytes(), 49, 0, "x")])
+    miss = SampleSignals(pdq=[(_flip(target, 60).tobytes(), 100, 0, "x")])
     results = matcher.match([hit, weak, miss])
     assert [(m.list_name, m.signal_type, m.entry, m.distance) for m in results[0]] == [
         ("b", "md5", 2, 0),
@@ -71,8 +72,8 @@ def test_matcher_records_which_dihedral_variant_matched(tmp_path: Path) -> None:
     target = rng.integers(0, 256, 32, dtype=np.uint8)
     path = _list(tmp_path, "l", [f"pdq {target.tobytes().hex()}"])
     matcher = Matcher([load_list(ListSpec.parse(str(path)))])
-    variants = [(rng.bytes(32), 100) for _ in range(8)]
-    variants[5] = (_flip(target, 3).tobytes(), 100)
+    variants = [(rng.bytes(32), 100, n, "x") for n in range(8)]
+    variants[5] = (_flip(target, 3).tobytes(), 100, 5, "x")
     (match,) = matcher.match([SampleSignals(pdq=variants)])[0]
     assert (match.variant, match.distance) == (5, 3)
 

@@ -87,7 +87,7 @@ def test_a_scan_killed_while_preparing_its_folder_is_resumable(
     data = write_webdataset(examples, tmp_path / "data", per_shard=50)
     out = tmp_path / "scan"
     (out / "results").mkdir(parents=True)
-    (out / ".job.json.tmp").write_text('{"sources": [')
+    (out / ".safeset-k2j4x9.tmp").write_text('{"sources": [')  # job.json, half-written
 
     summary = run_scan(ScanRequest([str(data)], [str(known_list)], out, quiet=True))
     assert summary["samples"] == len(examples.records)

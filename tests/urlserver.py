@@ -5,6 +5,7 @@ Routes (NAME is a key of the images it was given):
   /redirect/NAME        302 to /img/NAME (relative Location)
   /moved/NAME           301 to the absolute URL of /img/NAME
   /loop                 302 to itself, forever
+  /to/NAME              302 to ``server.redirects[NAME]``, any URL a test sets
   /missing              404
   /error                500
   /down                 503, always
@@ -41,6 +42,7 @@ class ImageServer(ThreadingHTTPServer):
     def __init__(self, images: dict[str, bytes]) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.images = images
+        self.redirects: dict[str, str] = {}
         self.hits: Counter[str] = Counter()
         self.user_agents: set[str] = set()
         self.lock = threading.Lock()
@@ -76,6 +78,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(302, b"", {"Location": f"/img/{name}"})
         elif route == "moved" and image is not None:
             self._send(301, b"", {"Location": self.server.url(f"/img/{name}")})
+        elif route == "to" and name in self.server.redirects:
+            self._send(302, b"", {"Location": self.server.redirects[name]})
         elif route == "loop":
             self._send(302, b"", {"Location": "/loop"})
         elif route == "error":

@@ -1,13 +1,14 @@
 """Files that appear under their final name only once completely written.
 
 Everything safeset writes goes through here: a kill at any moment leaves either the old file,
-the whole new one, or a dot-prefixed ``.tmp`` that the next run removes, never a partial file
+the whole new one, or a ``.safeset-*.tmp`` file that the next run removes, never a partial file
 under a final name (invariant 6).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,25 +16,39 @@ from typing import BinaryIO
 
 from safeset.errors import SafesetError
 
+TMP_PREFIX = ".safeset-"
+TMP_SUFFIX = ".tmp"
+
 
 @contextmanager
 def atomic_file(path: Path, *, overwrite: bool = True) -> Iterator[BinaryIO]:
     if not overwrite and path.exists():
         raise SafesetError(f"refusing to overwrite {path}")
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
+        # A fresh name (O_EXCL) for every write: a fixed one such as ".NAME.tmp" could be the
+        # name of another file being written, a dataset's own file among them.
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX, suffix=TMP_SUFFIX)
+        tmp = Path(name)
+        with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise SafesetError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
+
+
+def is_leftover(path: Path) -> bool:
+    """Whether ``path`` is a temporary file a killed write left behind."""
+    return path.name.startswith(TMP_PREFIX) and path.name.endswith(TMP_SUFFIX)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -36,18 +36,14 @@ class CleanRequest:
 
 def load_decisions(scan_dir: ScanDir, keep_review: bool) -> Decisions:
     verdicts: dict[str, dict[int, Verdict]] = {}
-    for table in scan_dir.iter_tables(["source", "index", "location", "action", "md5", "url"]):
+    columns = ["source", "index", "location", "action", "md5", "url", "parts"]
+    for table in scan_dir.iter_tables(columns):
         cols = table.to_pydict()
-        for source, index, location, action, md5, url in zip(
-            cols["source"],
-            cols["index"],
-            cols["location"],
-            cols["action"],
-            cols["md5"],
-            cols["url"],
-            strict=True,
+        for source, index, location, action, md5, url, parts in zip(
+            *(cols[c] for c in columns), strict=True
         ):
-            verdicts.setdefault(source, {})[index] = Verdict(action, location, md5, url)
+            part_md5s = tuple(p["md5"] for p in parts or ())
+            verdicts.setdefault(source, {})[index] = Verdict(action, location, md5, url, part_md5s)
     keep = {Action.KEEP.value} | ({Action.REVIEW.value} if keep_review else set())
     return Decisions(verdicts, frozenset(keep))
 

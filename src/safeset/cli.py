@@ -194,9 +194,10 @@ def clean(
 
     urls = UrlOptions(url_col=url_col)
     counts = run_clean(CleanRequest(sources, scan_dir, out, keep_review, quiet, urls=urls))
+    unreadable = f" ({counts.unreadable} unreadable, not copied)" if counts.unreadable else ""
     typer.echo(
-        f"cleaned dataset in {out}: {counts.kept} samples kept, {counts.left_out} left out, "
-        f"{counts.files} files written"
+        f"cleaned dataset in {out}: {counts.kept} samples kept, {counts.left_out} left out"
+        f"{unreadable}, {counts.files} files written"
     )
 
 

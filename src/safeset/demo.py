@@ -11,16 +11,43 @@ import shutil
 from pathlib import Path
 
 from safeset.clean import CleanRequest, run_clean
+from safeset.errors import SafesetError
 from safeset.examples import build_examples, write_known_list, write_webdataset
 from safeset.pipeline import ScanOptions
 from safeset.reporting import print_scan_summary, stdout
 from safeset.scan import ScanRequest, run_scan
 from safeset.store import ScanDir
 
+# What the demo writes inside its folder, and the mark that says the folder is the demo's.
+DEMO_ENTRIES = ("dataset", "known-list.txt", "scan", "clean")
+MARK = ".safeset-demo"
+
+
+def prepare_folder(directory: Path) -> None:
+    """Make ``directory`` ready for the demo, removing only what an earlier demo wrote there.
+
+    A folder that holds anything else is refused: ``--dir .`` must never wipe a user's files.
+    """
+    if directory.exists() and not directory.is_dir():
+        raise SafesetError(f"--dir {directory} exists and is not a folder")
+    if directory.is_dir() and any(directory.iterdir()):
+        if not (directory / MARK).is_file():
+            raise SafesetError(
+                f"--dir {directory} is not empty and was not made by safeset demo; "
+                "choose a new or empty folder"
+            )
+        for name in DEMO_ENTRIES:
+            path = directory / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / MARK).write_text("made by safeset demo; rerunning the demo replaces it\n")
+
 
 def run_demo(directory: Path, *, quiet: bool = False) -> None:
-    if directory.exists():
-        shutil.rmtree(directory)
+    prepare_folder(directory)
     examples = build_examples(distractors=60, dihedral=True)
     dataset = write_webdataset(examples, directory / "dataset")
     known = directory / "known-list.txt"

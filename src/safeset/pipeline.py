@@ -20,7 +20,7 @@ from safeset.screening import caption_terms, screen_images
 from safeset.signals.exact import exact_digests
 from safeset.signals.image import UnreadableImage, image_facts
 from safeset.signals.pdq_fast import RECHECK_MARGIN
-from safeset.sources.base import Shard
+from safeset.sources.base import IMAGE_EXTENSIONS, Shard, extension
 from safeset.store import RESULT_SCHEMA
 from safeset.timeouts import SampleTimeout, time_limit
 
@@ -52,7 +52,11 @@ class ScanContext:
 
 
 def scan_sample(sample: Sample, options: ScanOptions) -> tuple[dict[str, Any], SampleSignals]:
-    """One sample's result row (without matches and action) and the signals to match."""
+    """One sample's result row (without matches and action) and the signals to match.
+
+    Every stored file of the sample is hashed, the image and each of its parts, before anything
+    else can go wrong: a known file is known whatever its name and whether or not it decodes.
+    """
     row: dict[str, Any] = {
         "key": sample.key,
         "source": sample.source,
@@ -60,21 +64,25 @@ def scan_sample(sample: Sample, options: ScanOptions) -> tuple[dict[str, Any], S
         "index": sample.index,
         "url": sample.url,
         "error": sample.error,
+        "parts": [],
     }
     signals = SampleSignals()
     if options.policy.screen:
         row.update(caption_terms(sample, options.policy))
-    if sample.error:
-        return row, signals
     try:
         data = sample.load()
+        parts = [(part.name, part.load()) for part in sample.parts]
     except OSError as exc:
-        row["error"] = f"cannot read: {exc.strerror or exc}"
+        row["error"] = row["error"] or f"cannot read: {exc.strerror or exc}"
         return row, signals
+    if sample.error and not data and not parts:
+        return row, signals  # nothing stored (a null Parquet image, a failed download)
     digests = exact_digests(data)
     row.update(digests)
-    # Exact hashes match even when the bytes do not decode: a known file is known, broken or not.
-    signals.exact = {name: bytes.fromhex(value) for name, value in digests.items()}
+    signals.add_exact(digests, sample.location)
+    part_problems = [_scan_part(name, blob, signals, options, row) for name, blob in parts]
+    if sample.error:
+        return row, signals
     try:
         facts = image_facts(data, dihedral=options.dihedral, exact_pdq=options.exact_pdq)
     except UnreadableImage as exc:
@@ -83,9 +91,30 @@ def scan_sample(sample: Sample, options: ScanOptions) -> tuple[dict[str, Any], S
     row.update(
         width=facts.width, height=facts.height, pdq=facts.pdq.hex, pdq_quality=facts.pdq.quality
     )
-    variants = facts.pdq_dihedral or (facts.pdq,)
-    signals.pdq = [(v.hash, v.quality) for v in variants]
+    signals.add_pdq(facts.pdq_dihedral or (facts.pdq,), sample.location)
+    row["error"] = next((p for p in part_problems if p), None)
     return row, signals
+
+
+def _scan_part(
+    name: str, data: bytes, signals: SampleSignals, options: ScanOptions, row: dict[str, Any]
+) -> str | None:
+    """Hash one part into ``row`` and ``signals``, PDQ too where its bytes are an image whatever
+    its name says; the problem, if a file named as an image does not decode."""
+    digests = exact_digests(data)
+    signals.add_exact(digests, name)
+    part: dict[str, Any] = {"name": name, **digests, "pdq": None, "pdq_quality": None}
+    row["parts"].append(part)
+    if not data:
+        return None
+    try:
+        facts = image_facts(data, dihedral=options.dihedral, exact_pdq=options.exact_pdq)
+    except UnreadableImage as exc:
+        # A caption is not an image; a file named as one that does not decode is a problem.
+        return f"{exc} ({name})" if extension(name) in IMAGE_EXTENSIONS else None
+    signals.add_pdq(facts.pdq_dihedral or (facts.pdq,), name)
+    part.update(pdq=facts.pdq.hex, pdq_quality=facts.pdq.quality)
+    return None
 
 
 def evidence(row: dict[str, Any], matches: list[Match]) -> Evidence:
@@ -162,6 +191,7 @@ def _decide(row: dict[str, Any], matches: list[Match], policy: Policy) -> None:
             "signal_type": m.signal_type,
             "distance": m.distance,
             "variant": m.variant,
+            "part": m.part,
         }
         for m in matches
     ]

@@ -7,6 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+@dataclass(frozen=True)
+class Part:
+    """One more stored file of a sample besides its image: a caption, metadata, a second image,
+    a member of a type safeset does not know. Its bytes are hashed and matched like the image's
+    (a known file is known whatever its name), and a sink copies it only if the sample is kept.
+    """
+
+    name: str  # tar member name or path relative to the dataset folder
+    load: Callable[[], bytes]
+
+
 @dataclass
 class Sample:
     """A dataset record: a stable key, where it lives, and its bytes on demand.
@@ -27,3 +38,4 @@ class Sample:
     meta: dict[str, Any] = field(default_factory=dict)
     # Set when the record is broken before its image can even be read (e.g. no image member).
     error: str | None = None
+    parts: tuple[Part, ...] = ()

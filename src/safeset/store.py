@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from safeset.atomic import write_atomic
+from safeset.atomic import is_leftover, write_atomic
 from safeset.errors import SafesetError
 from safeset.policy import EXPLICIT_MINOR_REASON, FLAGGED
 
@@ -35,6 +35,19 @@ MATCH_TYPE = pa.struct(
         ("signal_type", pa.string()),
         ("distance", pa.int16()),
         ("variant", pa.int8()),
+        ("part", pa.string()),
+    ]
+)
+
+# A sample's stored files besides its image (captions, metadata, further images), each hashed.
+PART_TYPE = pa.struct(
+    [
+        ("name", pa.string()),
+        ("md5", pa.string()),
+        ("sha1", pa.string()),
+        ("sha256", pa.string()),
+        ("pdq", pa.string()),
+        ("pdq_quality", pa.int16()),
     ]
 )
 
@@ -66,6 +79,7 @@ RESULT_SCHEMA = pa.schema(
         ("width", pa.int32()),
         ("height", pa.int32()),
         ("error", pa.string()),
+        ("parts", pa.list_(PART_TYPE)),
         # Screening signals: null or empty unless the policy screens.
         ("explicit_score", pa.float32()),
         ("explicit_classes", pa.list_(SCORE_TYPE)),
@@ -127,16 +141,17 @@ class ScanDir:
         except OSError as exc:
             raise SafesetError(f"cannot write to {self.path}: {exc.strerror or exc}") from None
         # Leftovers of a killed run are incomplete by construction.
-        for stale in self.results.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+        for stale in [*self.path.iterdir(), *self.results.iterdir()]:
+            if is_leftover(stale):
+                stale.unlink(missing_ok=True)
 
     def _holds_only_leftovers(self) -> bool:
         """Whether DIR is empty but for what a scan killed inside ``prepare`` leaves behind:
-        an empty results/ and a half-written ``.job.json.tmp``."""
+        an empty results/ and a half-written job.json under a temporary name."""
         for entry in self.path.iterdir():
             if entry == self.results and entry.is_dir() and not any(entry.iterdir()):
                 continue
-            if entry.is_file() and entry.name.startswith(".") and entry.name.endswith(".tmp"):
+            if entry.is_file() and is_leftover(entry):
                 continue
             return False
         return True
@@ -187,7 +202,24 @@ class ScanDir:
         return report
 
 
+# A cell starting with one of these is a formula to spreadsheet programs (OWASP's CSV injection
+# list); keys, locations and urls come from the dataset, which may be hostile (invariant 8).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def inert_cell(value: Any) -> Any:
+    """``value`` safe to open in a spreadsheet: a text cell that would start a formula gets a
+    leading apostrophe, which spreadsheets read as "this is text" (results/ keep it as it is)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _manifest_row(row: dict[str, Any]) -> list[Any]:
+    return [inert_cell(cell) for cell in _manifest_cells(row)]
+
+
+def _manifest_cells(row: dict[str, Any]) -> list[Any]:
     best = row["matches"][0] if row["matches"] else None
     return [
         row["key"],

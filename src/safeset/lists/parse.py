@@ -6,7 +6,8 @@ Dialects, detected from the first meaningful line:
   ``signal_type`` and ``signal_str`` (plus ``collab``, ``category``, ``tags``); without a header,
   ``signal_type,signal_str[,collab,category,tags]``.
 - ThreatExchange file-exchange lines: ``TYPE HASH``.
-- One bare hash a line, the type given by the caller (``--list pdq:FILE``).
+- One bare hash a line, the type given by the caller (``--list pdq:FILE``), optionally
+  followed by a file name as md5sum and sha256sum print them (``HASH  NAME``).
 
 Blank lines and ``#`` comments are skipped; BOM and CRLF are tolerated; hex is case-insensitive.
 Errors name the file and line but never echo the line: list contents are sensitive.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -156,15 +158,13 @@ def _bulk(block: list[Line], split: BulkSplitter) -> Block:
 
 
 def _bare_dialect(declared: type[SignalType]) -> Dialect:
+    """One hash a line, or ``HASH  NAME`` as md5sum and sha256sum print them (NAME ignored)."""
+
     def line(text: str) -> Parsed:
-        if len(text.split()) != 1:
-            raise ValueError(f"expected one {declared.name} hash a line")
-        return declared, text
+        return declared, text.split(None, 1)[0]
 
     def bulk(lines: list[str]) -> list[tuple[str, str, bool]]:
-        if any(len(text.split()) != 1 for text in lines):
-            raise ValueError("not one hash a line")
-        return [(declared.name, text, False) for text in lines]
+        return [(declared.name, text.split(None, 1)[0], False) for text in lines]
 
     return Dialect(line, bulk)
 
@@ -181,8 +181,26 @@ def _typed(type_name: str) -> type[SignalType] | str:
     name = type_name.strip().lower()
     if name in FOREIGN_TYPES:
         return f"unsupported type {name}"
+    if not looks_like_type_name(type_name.strip()):
+        # Most likely a hash where the type should be (md5sum output, "HASH TYPE" lines): the
+        # token is list content and must not be echoed.
+        raise ValueError(
+            "the type field holds no signal type name (is it a hash? for one hash a line, "
+            "or md5sum-style lines, give the type: --list md5:FILE)"
+        )
     # Type names are not sensitive; they are what the user needs to see to fix the file.
-    raise ValueError(f"unknown signal type {type_name.strip()[:40]!r}")
+    raise ValueError(f"unknown signal type {name!r}")
+
+
+_TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_HEX_TOKEN = re.compile(r"[0-9a-f]+")
+
+
+def looks_like_type_name(token: str) -> bool:
+    """Whether ``token`` could be a signal type's name rather than a value: a short lowercase
+    identifier, as ThreatExchange names them, that is not all hex digits (so never a hex hash,
+    and hardly ever a base64 one, whose letters are mixed case)."""
+    return bool(_TYPE_NAME.fullmatch(token)) and not _HEX_TOKEN.fullmatch(token)
 
 
 def _typed_line(line: str) -> Parsed:

@@ -14,7 +14,7 @@ import numpy as np
 
 from safeset.lists import HashList
 from safeset.signal_types import SIGNAL_TYPES
-from safeset.signals.pdq import MIN_MATCH_QUALITY
+from safeset.signals.pdq import MIN_MATCH_QUALITY, PDQResult
 
 
 @dataclass(frozen=True)
@@ -24,14 +24,24 @@ class Match:
     signal_type: str
     distance: int
     variant: int = 0  # which rotation/flip matched (0 = as stored)
+    part: str = ""  # which stored file of the sample matched (its location or a part's name)
 
 
 @dataclass
 class SampleSignals:
-    """The hash signals of one sample that matching needs (all optional: errors have none)."""
+    """The hash signals of one sample's stored files that matching needs (errors may have none).
 
-    exact: dict[str, bytes] = field(default_factory=dict)  # md5/sha1/sha256 raw digests
-    pdq: list[tuple[bytes, int]] = field(default_factory=list)  # (hash, quality) per variant
+    ``exact`` holds (type name, raw digest, file); ``pdq`` (hash, quality, variant, file).
+    """
+
+    exact: list[tuple[str, bytes, str]] = field(default_factory=list)
+    pdq: list[tuple[bytes, int, int, str]] = field(default_factory=list)
+
+    def add_exact(self, hex_digests: dict[str, str], part: str) -> None:
+        self.exact += [(t, bytes.fromhex(v), part) for t, v in hex_digests.items()]
+
+    def add_pdq(self, variants: Sequence[PDQResult], part: str) -> None:
+        self.pdq += [(v.hash, v.quality, n, part) for n, v in enumerate(variants)]
 
 
 class Matcher:
@@ -64,7 +74,7 @@ class Matcher:
         with a more precise hash before that entry is dismissed."""
         best: list[dict[tuple[str, str], Match]] = [{} for _ in batch]
         for type_name in self.signal_types:
-            sample_of, variant_of, queries = self._queries(batch, type_name)
+            sample_of, variant_of, part_of, queries = self._queries(batch, type_name)
             if not len(queries):
                 continue
             perceptual = SIGNAL_TYPES[type_name].perceptual
@@ -81,7 +91,12 @@ class Matcher:
                     current = best[s].get((hl.name, type_name))
                     if current is None or dist < current.distance:
                         best[s][(hl.name, type_name)] = Match(
-                            hl.name, int(lines[entry]), type_name, dist, variant_of[row]
+                            hl.name,
+                            int(lines[entry]),
+                            type_name,
+                            dist,
+                            variant_of[row],
+                            part_of[row],
                         )
         near = {
             s
@@ -101,18 +116,18 @@ class Matcher:
     def _queries(batch: Sequence[SampleSignals], type_name: str):
         sample_of: list[int] = []
         variant_of: list[int] = []
+        part_of: list[str] = []
         blobs: list[bytes] = []
         for s, signals in enumerate(batch):
             if type_name == "pdq":
-                for v, (value, quality) in enumerate(signals.pdq):
-                    if quality >= MIN_MATCH_QUALITY:
-                        sample_of.append(s)
-                        variant_of.append(v)
-                        blobs.append(value)
-            elif type_name in signals.exact:
+                found = [(v, q, n, p) for v, q, n, p in signals.pdq if q >= MIN_MATCH_QUALITY]
+            else:
+                found = [(v, 0, 0, p) for t, v, p in signals.exact if t == type_name]
+            for value, _, variant, part in found:
                 sample_of.append(s)
-                variant_of.append(0)
-                blobs.append(signals.exact[type_name])
+                variant_of.append(variant)
+                part_of.append(part)
+                blobs.append(value)
         width = SIGNAL_TYPES[type_name].nbytes
         queries = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, width)
-        return sample_of, variant_of, queries
+        return sample_of, variant_of, part_of, queries

@@ -18,6 +18,8 @@ class Verdict:
     location: str
     md5: str | None
     url: str | None = None
+    # md5 of each of the sample's parts, in order: what a sink copies besides the image.
+    parts: tuple[str | None, ...] = ()
 
 
 @dataclass
@@ -25,6 +27,8 @@ class CleanCounts:
     kept: int = 0
     left_out: int = 0
     files: int = 0
+    # Of left_out: samples to be kept (review, with --keep-review) that cannot be read at all.
+    unreadable: int = 0
 
 
 @dataclass
@@ -58,14 +62,27 @@ class Decisions:
         self.counts.left_out += 1
         return None
 
+    def cannot_copy(self) -> None:
+        """The sample ``kept`` just passed cannot be read: it is left out, and counted so."""
+        self.counts.kept -= 1
+        self.counts.left_out += 1
+        self.counts.unreadable += 1
+
     @staticmethod
-    def verify(verdict: Verdict, source: str, data: bytes) -> None:
-        """Refuse to write bytes other than those the scan judged."""
-        if verdict.md5 and hashlib.md5(data).hexdigest() != verdict.md5:
+    def verify(verdict: Verdict, source: str, files: list[tuple[str, bytes]]) -> None:
+        """Refuse to write bytes other than those the scan judged: ``files`` are the sample's
+        image then its parts, as (name, bytes), each checked against its recorded md5."""
+        expected = [verdict.md5, *verdict.parts]
+        if len(files) != len(expected):
             raise SafesetError(
-                f"{source}: {verdict.location!r} changed since it was scanned (md5 differs): "
+                f"{source}: {verdict.location!r} holds other files than when it was scanned: "
                 "scan it again"
             )
+        for (name, data), md5 in zip(files, expected, strict=True):
+            if md5 and hashlib.md5(data).hexdigest() != md5:
+                raise SafesetError(
+                    f"{source}: {name!r} changed since it was scanned (md5 differs): scan it again"
+                )
 
     def check_all_seen(self, source: str, seen: int) -> None:
         expected = len(self.verdicts.get(source, {}))

@@ -6,12 +6,14 @@ from pathlib import Path
 
 from safeset.errors import SafesetError
 from safeset.sinks.base import Decisions, atomic_output
-from safeset.sources.folder import SIDECAR_EXTENSIONS, FolderSource
+from safeset.sources.folder import FolderSource
 
 
 def clean_folder(source: FolderSource, decisions: Decisions, out: Path) -> None:
     root = str(source.root)
     seen = 0
+    # Images sharing a stem (p.jpg, p.png) share its sidecars (p.txt): written once.
+    written: set[str] = set()
     for shard in source.shards("clean"):
         for sample in shard.read():
             seen += 1
@@ -19,16 +21,20 @@ def clean_folder(source: FolderSource, decisions: Decisions, out: Path) -> None:
             if verdict is None:
                 continue
             try:
-                data = sample.load()
-            except OSError as exc:
-                raise SafesetError(f"cannot copy {source.root / sample.location}: {exc}") from None
-            decisions.verify(verdict, root, data)
-            _write(out / sample.location, data, decisions)
-            for ext in SIDECAR_EXTENSIONS:
-                sidecar = (source.root / sample.location).with_suffix(f".{ext}")
-                if sidecar.name != Path(sample.location).name and sidecar.is_file():
-                    rel = Path(sample.location).with_suffix(f".{ext}")
-                    _write(out / rel, sidecar.read_bytes(), decisions)
+                files = [(sample.location, sample.load())]
+                files += [(part.name, part.load()) for part in sample.parts]
+            except OSError:
+                # Unreadable when scanned too (else the md5 check below refuses it): a review
+                # row that --keep-review cannot copy.
+                if not verdict.md5:
+                    decisions.cannot_copy()
+                    continue
+                raise SafesetError(f"cannot copy {sample.location} from {root}") from None
+            decisions.verify(verdict, root, files)
+            for rel, data in files:
+                if rel not in written:
+                    _write(out / rel, data, decisions)
+                    written.add(rel)
     decisions.check_all_seen(root, seen)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from safeset.errors import SafesetError
 from safeset.sinks.base import Decisions, atomic_output
 from safeset.sources.parquet import ParquetShard, ParquetSource, UnreadablePart
 
@@ -37,8 +36,8 @@ def clean_parquet(path: Path, shards: list[ParquetShard], decisions: Decisions, 
             for sample in shard.samples(table):
                 seen += 1
                 verdict = decisions.kept(str(path), sample.index, sample.location)
-                if verdict is not None and not sample.error:
-                    decisions.verify(verdict, str(path), sample.load())
+                if verdict is not None:
+                    decisions.verify(verdict, str(path), [(sample.location, sample.load())])
                 mask.append(verdict is not None)
             if any(mask):
                 w.write_table(table.filter(pa.array(mask, type=pa.bool_())))
@@ -47,8 +46,9 @@ def clean_parquet(path: Path, shards: list[ParquetShard], decisions: Decisions, 
 
 
 def _refuse_if_kept(shard: ParquetShard, decisions: Decisions, sample) -> None:
+    """An unreadable part stands for rows that cannot be written, kept or not."""
     if decisions.kept(shard.path, sample.index, sample.location) is not None:
-        raise SafesetError(f"{shard.path}: cannot copy {sample.location}: it could not be read")
+        decisions.cannot_copy()
 
 
 RowMask = Callable[[int, int, pa.Table], list[bool]]

@@ -18,11 +18,9 @@ from safeset.sources.folder import FolderSource
 from safeset.sources.parquet import ParquetSource, image_columns
 from safeset.sources.url_table import is_delimited
 from safeset.sources.urls import UrlOptions, UrlSource
-from safeset.sources.webdataset import TarSource
+from safeset.sources.webdataset import TAR_SUFFIXES, TarSource
 
 __all__ = ["Shard", "Source", "UrlOptions", "open_source", "open_sources"]
-
-TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
 
 def _is_tar(path: Path) -> bool:

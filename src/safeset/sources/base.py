@@ -10,7 +10,14 @@ from typing import Any
 
 from safeset.sample import Sample
 
-IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "jfif"})
+# Names that say a file is an image. Bytes are what count, though: every stored file of a
+# sample is hashed, and decoded where it turns out to be an image, whatever its name.
+IMAGE_EXTENSIONS = frozenset(
+    {
+        "jpg", "jpeg", "jfif", "png", "webp", "gif", "bmp", "tif", "tiff",
+        "avif", "heic", "heif", "jp2", "j2k", "jpx", "jxl",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ be handled before any body is read, and needs no dependency.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import random
 import socket
 import ssl
@@ -30,6 +31,7 @@ USER_AGENT_TOKEN = "safeset"
 # img2dataset's convention for "do not use this image to train AI".
 OPT_OUT_DIRECTIVES = ("noai", "noimageai")
 MAX_REDIRECTS = 5
+DEFAULT_PORTS = {"http": 80, "https": 443}
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # A server that dribbles bytes never trips a per-read timeout; this caps a whole transfer.
 TRANSFER_TIMEOUT_FACTOR = 3
@@ -86,11 +88,16 @@ def _wait(attempt: int, backoff: float, retry_after: float | None) -> float:
 
 def _attempt(url: str, options: FetchOptions) -> _Attempt:
     deadline = time.monotonic() + TRANSFER_TIMEOUT_FACTOR * options.timeout
+    origin = _origin(url)
     for _ in range(MAX_REDIRECTS + 1):
         try:
-            conn = _connection(url, options.timeout)
+            conn = _connection(url, options.timeout, redirected_from=origin)
         except ValueError as exc:
             return _Attempt(Fetched(error=f"invalid url: {exc}"))
+        except _Refused as exc:
+            return _Attempt(Fetched(error=str(exc)))
+        except socket.gaierror:
+            return _Attempt(Fetched(error="connection error: host name not found"))
         try:
             conn.request("GET", _target(url), headers=_headers())
             response = conn.getresponse()
@@ -107,9 +114,7 @@ def _attempt(url: str, options: FetchOptions) -> _Attempt:
             return _Attempt(Fetched(error=f"timeout: no answer within {options.timeout:g}s"))
         except ssl.SSLError as exc:
             return _Attempt(Fetched(error=f"tls error: {exc.reason or exc}"))
-        except socket.gaierror:
-            return _Attempt(Fetched(error="connection error: host name not found"))
-        except http.client.InvalidURL as exc:
+        except (http.client.InvalidURL, ValueError) as exc:
             return _Attempt(Fetched(error=f"invalid url: {exc}"))
         except (OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "strerror", None) or type(exc).__name__
@@ -119,14 +124,48 @@ def _attempt(url: str, options: FetchOptions) -> _Attempt:
     return _Attempt(Fetched(error=f"too many redirects (over {MAX_REDIRECTS})"))
 
 
-def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
+def _origin(url: str) -> tuple[str, int | None] | None:
+    """The host and port a table's own URL names (None if it names none)."""
+    try:
+        parts = urlsplit(url)
+        return (parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme))
+    except ValueError:
+        return None
+
+
+def _connection(
+    url: str, timeout: float, *, redirected_from: tuple[str, int | None] | None
+) -> http.client.HTTPConnection:
+    """A connection to ``url``'s host, pinned to the address that was checked.
+
+    Where ``url`` is not the table's own (a redirect led here), an address that is not public
+    (loopback, private, link-local...) is refused unless host and port are the table URL's own:
+    a dataset must not make safeset reach services inside the network it runs in (invariant 7).
+    The connection goes to the very address checked, so a second DNS answer cannot differ.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) url: scheme {parts.scheme or 'missing'}")
     host = parts.hostname.encode("idna").decode("ascii")
-    if parts.scheme == "https":
-        return http.client.HTTPSConnection(host, parts.port, timeout=timeout)
-    return http.client.HTTPConnection(host, parts.port, timeout=timeout)
+    port = parts.port or DEFAULT_PORTS[parts.scheme]
+    addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if redirected_from != (parts.hostname, port):
+        inner = next((a for *_, a in addresses if not _is_public(a[0])), None)
+        if inner is not None:
+            raise _Refused(f"redirect to a non-public address refused: {host} ({inner[0]})")
+    pinned = addresses[0][4][:2]
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = cls(host, port, timeout=timeout)
+    # http.client resolves self.host itself when connecting; connect to the checked address.
+    conn._create_connection = lambda _address, *args: socket.create_connection(pinned, *args)  # type: ignore[attr-defined]
+    return conn
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
 
 
 def _target(url: str) -> str:
@@ -168,16 +207,22 @@ def opt_out(values: Iterable[str]) -> str | None:
     return None
 
 
-def _retry_after(response: http.client.HTTPResponse) -> float | None:
-    value = (response.getheader("Retry-After") or "").strip()
-    return float(value) if value.isdigit() else None
+def _retry_after(response: http.client.HTTPResponse) -> int | None:
+    return _header_int(response, "Retry-After")
+
+
+def _header_int(response: http.client.HTTPResponse, name: str) -> int | None:
+    """A header's non-negative integer value; None if absent or anything else ("²" included,
+    which str.isdigit accepts)."""
+    value = (response.getheader(name) or "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _read_capped(response: http.client.HTTPResponse, max_bytes: int, deadline: float) -> bytes:
     """The body, refused as soon as it is known to exceed ``max_bytes`` (never read whole)."""
-    length = (response.getheader("Content-Length") or "").strip()
-    if length.isdigit() and int(length) > max_bytes:
-        raise _Refused(f"too large: {int(length)} bytes announced, limit {max_bytes}")
+    length = _header_int(response, "Content-Length")
+    if length is not None and length > max_bytes:
+        raise _Refused(f"too large: {length} bytes announced, limit {max_bytes}")
     body = bytearray()
     while chunk := response.read1(CHUNK):
         body += chunk

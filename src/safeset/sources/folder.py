@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from safeset.errors import SafesetError
-from safeset.sample import Sample
+from safeset.sample import Part, Sample
 from safeset.sources.base import IMAGE_EXTENSIONS, Shard, Source, extension
 
 FILES_PER_SHARD = 1000
@@ -24,21 +24,38 @@ SIDECAR_EXTENSIONS = ("txt", "json")
 
 
 def list_samples(root: Path) -> list[str]:
-    """Sorted relative paths (POSIX) of the sample files under ``root``, sidecars excluded."""
+    """Sorted relative paths (POSIX) of the sample files under ``root``, sidecars excluded.
+
+    Symbolic links are listed, never silently passed over: a link to a folder inside ``root``
+    is walked (unless it leads back to one of its own ancestors, whose files are listed
+    anyway); a link leading outside ``root`` is listed as it is, and reading it then fails with
+    a reason, since a dataset may not make safeset read outside it (invariant 7).
+    """
+    real_root = os.path.realpath(root)
     files: list[str] = []
-    # followlinks=False: a symlink loop cannot trap the walk; linked files are still listed.
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=_walk_error):
-        dirnames.sort()
-        rel_dir = os.path.relpath(dirpath, root)
-        for name in filenames:
-            rel = name if rel_dir == "." else f"{Path(rel_dir).as_posix()}/{name}"
-            files.append(rel)
+    _walk(Path(real_root), root, "", [real_root], files)
     present = set(files)
     return sorted(f for f in files if not _is_sidecar(f, present))
 
 
-def _walk_error(exc: OSError) -> None:
-    raise SafesetError(f"cannot list {exc.filename}: {exc.strerror}")
+def _walk(real_root: Path, folder: Path, rel: str, ancestors: list[str], out: list[str]) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise SafesetError(f"cannot list {folder}: {exc.strerror or exc}") from None
+    for entry in entries:
+        path = f"{rel}{entry.name}"
+        if not entry.is_dir(follow_symlinks=False) and not entry.is_symlink():
+            out.append(path)
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            _walk(real_root, Path(entry.path), f"{path}/", [*ancestors, entry.path], out)
+            continue
+        target = os.path.realpath(entry.path)
+        if not os.path.isdir(target) or not Path(target).is_relative_to(real_root):
+            out.append(path)  # a file link, a dangling one, or one leading outside
+        elif not any(Path(a).is_relative_to(target) for a in map(os.path.realpath, ancestors)):
+            _walk(real_root, Path(entry.path), f"{path}/", [*ancestors, entry.path], out)
 
 
 def _stem(rel: str) -> str:
@@ -54,6 +71,12 @@ def _is_sidecar(rel: str, present: set[str]) -> bool:
     )
 
 
+def sidecars(rel: str) -> list[str]:
+    """The sidecar names a file at ``rel`` may have (its caption and metadata)."""
+    stem = _stem(rel)
+    return [f"{stem}.{ext}" for ext in SIDECAR_EXTENSIONS if f"{stem}.{ext}" != rel]
+
+
 @dataclass(frozen=True)
 class FolderShard(Shard):
     root: str
@@ -63,41 +86,56 @@ class FolderShard(Shard):
     def read(self) -> Iterator[Sample]:
         root = Path(self.root)
         for offset, rel in enumerate(self.files):
-            path = root / rel
-            caption, meta = _sidecars(path)
+            parts = tuple(
+                Part(side, contained_reader(root, side))
+                for side in sidecars(rel)
+                if (root / side).is_file()
+            )
+            caption, meta = _sidecars(parts)
             yield Sample(
                 key=rel,
                 source=self.root,
                 location=rel,
                 index=self.start + offset,
-                load=_regular_file_reader(path),
+                load=contained_reader(root, rel),
                 caption=caption,
                 url=meta.get("url") if isinstance(meta.get("url"), str) else None,
                 meta=meta,
+                parts=parts,
             )
 
 
-def _regular_file_reader(path: Path):
+def contained_reader(root: Path, rel: str) -> Callable[[], bytes]:
+    """A reader of ``root/rel`` that refuses what lies outside ``root`` and what is not a
+    regular file (a FIFO or device under an image name would block or never end)."""
+
     def load() -> bytes:
-        # A FIFO or device under an image name would block or never end: read regular files only.
-        if not stat.S_ISREG(path.stat().st_mode):
+        path = root / rel
+        real = Path(os.path.realpath(path))
+        if not real.is_relative_to(os.path.realpath(root)):
+            raise OSError(f"symbolic link leads outside the dataset folder: {rel}")
+        if not stat.S_ISREG(real.stat().st_mode):
             raise OSError(f"not a regular file: {path.name}")
-        return path.read_bytes()
+        return real.read_bytes()
 
     return load
 
 
-def _sidecars(path: Path) -> tuple[str | None, dict[str, Any]]:
+def _sidecars(parts: tuple[Part, ...]) -> tuple[str | None, dict[str, Any]]:
     caption, meta = None, {}
-    txt, js = path.with_suffix(".txt"), path.with_suffix(".json")
-    if txt != path and txt.is_file():
-        caption = txt.read_text(encoding="utf-8", errors="replace").strip()
-    if js != path and js.is_file():
+    for part in parts:
         try:
-            loaded = json.loads(js.read_bytes())
-            meta = loaded if isinstance(loaded, dict) else {}
-        except ValueError:
-            meta = {}
+            blob = part.load()
+        except OSError:
+            continue  # the scan records the part as unreadable
+        if extension(part.name) == "txt":
+            caption = blob.decode("utf-8", errors="replace").strip()
+        else:
+            try:
+                loaded = json.loads(blob)
+                meta = loaded if isinstance(loaded, dict) else {}
+            except ValueError:
+                meta = {}
     return caption, meta
 
 

@@ -16,8 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safeset.sample import Sample
+from safeset.sample import Part, Sample
 from safeset.sources.base import IMAGE_EXTENSIONS, Shard, Source, extension
+
+# How each tar suffix is compressed, as tarfile names it ("" for none).
+COMPRESSION = {".tar.gz": ":gz", ".tgz": ":gz", ".tar.bz2": ":bz2", ".tar.xz": ":xz", ".tar": ""}
+TAR_SUFFIXES = tuple(COMPRESSION)
+
+
+def compression(path: Path) -> str:
+    """tarfile's mode suffix for a shard's compression, from its name (":gz", or "")."""
+    name = path.name.lower()
+    return next((c for suffix, c in COMPRESSION.items() if name.endswith(suffix)), "")
 
 
 def member_key(name: str) -> str:
@@ -29,11 +39,13 @@ def member_key(name: str) -> str:
 
 @dataclass
 class MemberGroup:
-    """The members of one sample as read from the tar, in order."""
+    """The members of one sample as read from the tar, in order, each with its own bytes (None
+    for links and special files). Names may repeat (``tar -r`` appends): order, not name,
+    identifies a member."""
 
     key: str
     members: list[tarfile.TarInfo] = field(default_factory=list)
-    data: dict[str, bytes] = field(default_factory=dict)
+    data: list[bytes | None] = field(default_factory=list)
     problem: str | None = None
 
 
@@ -50,12 +62,14 @@ def iter_groups(path: Path) -> Iterator[MemberGroup]:
                     if group is not None:
                         yield group
                     group = MemberGroup(key)
-                group.members.append(member)
+                data = None
                 if member.isfile():
                     f = tf.extractfile(member)
-                    group.data[member.name] = f.read() if f else b""
+                    data = f.read() if f else b""
                 else:
                     group.problem = f"tar member {member.name!r} is a link or special file"
+                group.members.append(member)
+                group.data.append(data)
     except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as exc:
         if group is not None:
             yield group
@@ -80,33 +94,45 @@ class TarShard(Shard):
             yield sample
 
 
+def _constant(blob: bytes):
+    return lambda: blob
+
+
 def _sample(path: str, index: int, group: MemberGroup) -> Sample:
-    images = [m.name for m in group.members if extension(m.name) in IMAGE_EXTENSIONS]
+    """The sample of a member group: its first image member is the image, every other member
+    (captions, metadata, further images, types unknown to safeset) one of its parts."""
+    stored = [(m.name, d) for m, d in zip(group.members, group.data, strict=True) if d is not None]
+    images = [i for i, (name, _) in enumerate(stored) if extension(name) in IMAGE_EXTENSIONS]
+    first = images[0] if images else None
     error = group.problem
-    if error is None and not images:
+    if first is None and error is None:
         error = "no image member"
-    elif error is None and len(images) > 1:
-        error = f"{len(images)} image members in one sample"
-    image = images[0] if images else ""
-    data = group.data.get(image, b"")
+    # Without an image member the first stored member stands in: its bytes are still hashed.
+    main = first if first is not None else (0 if stored else None)
     caption, meta = None, {}
-    for name, blob in group.data.items():
+    for name, blob in stored:
         ext = extension(name)
-        if ext == "txt":
+        if ext == "txt" and caption is None:
             caption = blob.decode("utf-8", errors="replace").strip()
-        elif ext == "json":
+        elif ext == "json" and not meta:
             meta = _json(blob)
     url = meta.get("url")
+    location, data = stored[main] if main is not None else ("", b"")
+    if main is None and group.members:
+        location = group.members[0].name
     return Sample(
         key=group.key or f"#{index}",
         source=path,
-        location=image or (group.members[0].name if group.members else ""),
+        location=location,
         index=index,
-        load=lambda: data,
+        load=_constant(data),
         caption=caption,
         url=url if isinstance(url, str) else None,
         meta=meta,
         error=error,
+        parts=tuple(
+            Part(name, _constant(blob)) for i, (name, blob) in enumerate(stored) if i != main
+        ),
     )
 
 
