@@ -7,7 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from safeset.sources.fetch import USER_AGENT, FetchOptions, fetch, map_ordered, opt_out
+from safeset.sources.fetch import (
+    USER_AGENT,
+    FetchOptions,
+    _is_public,
+    fetch,
+    map_ordered,
+    opt_out,
+)
 
 from .urlserver import BIG_BYTES, ImageServer, closed_port_url, serving
 
@@ -144,8 +151,6 @@ def test_redirects_never_lead_into_the_network_safeset_runs_in(server: ImageServ
             "admin": f"http://127.0.0.1:{port}/internal-admin",
             "named": f"http://localhost:{port}/img/x.jpg",
             "mapped": f"http://[::ffff:127.0.0.1]:{port}/img/x.jpg",
-            "link-local": "http://169.254.169.254/latest/meta-data/",
-            "private": "http://10.0.0.1/",
             "unspecified": f"http://0.0.0.0:{port}/img/x.jpg",
             "same-origin": server.url("/img/a.jpg"),
             "broken": "http://[::1/x.jpg",
@@ -153,7 +158,7 @@ def test_redirects_never_lead_into_the_network_safeset_runs_in(server: ImageServ
         outcomes = {name: fetch(server.url(f"/to/{name}"), FAST) for name in server.redirects}
         assert internal.hits == {}
     refused = "redirect to a non-public address refused"
-    for name in ("admin", "named", "mapped", "link-local", "private", "unspecified"):
+    for name in ("admin", "named", "mapped", "unspecified"):
         assert outcomes[name].error.startswith(refused), (name, outcomes[name])
         assert outcomes[name].data is None
     assert outcomes["same-origin"] == fetch(server.url("/img/a.jpg"), FAST)
@@ -164,3 +169,27 @@ def test_redirects_never_lead_into_the_network_safeset_runs_in(server: ImageServ
 def test_a_table_url_may_name_a_private_host_itself(server: ImageServer) -> None:
     # The table's own URLs are the dataset's to choose (tests and intranets serve on 127.0.0.1).
     assert fetch(server.url("/img/a.jpg"), FAST).data == IMAGE
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.9", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("fd00::1", False),
+        ("::ffff:10.0.0.1", False),
+        ("93.184.215.14", True),
+        ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", True),
+    ],
+)
+def test_which_addresses_count_as_public(address: str, public: bool) -> None:
+    # Classified without any traffic: only loopback servers are ever contacted by the tests.
+    assert _is_public(address) is public
