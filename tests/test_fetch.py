@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from safeset.sources.fetch import (
+from safeset.fetch import (
     USER_AGENT,
     FetchOptions,
     _is_public,

@@ -19,11 +19,12 @@ from PIL import Image
 
 from safeset.errors import SafesetError
 from safeset.pipeline import ScanOptions
-from safeset.scan import ScanRequest, run_scan
+from safeset.api import scan
 from safeset.signals import image as image_module
+from safeset.signals.pdq import PDQ
 from safeset.signals.image import image_facts
-from safeset.sources import open_source
-from safeset.sources.webdataset import TarShard
+from safeset.formats import open_source
+from safeset.formats.webdataset import TarShard
 
 from . import hostile
 from .conftest import run_cli
@@ -108,20 +109,16 @@ def test_a_sample_over_the_time_limit_becomes_an_error_row(
     folder.mkdir()
     for n in range(3):
         hostile.photo().save(folder / f"{n}.png")
-    real = image_module.image_facts
+    real = PDQ.compute
 
-    def slow_on_one(data: bytes, **kw):
-        if data == (folder / "1.png").read_bytes():
+    def slow_on_one(self, image, options):
+        if image.data == (folder / "1.png").read_bytes():
             time.sleep(30)
-        return real(data, **kw)
+        return real(self, image, options)
 
-    monkeypatch.setattr("safeset.pipeline.image_facts", slow_on_one)
+    monkeypatch.setattr(PDQ, "compute", slow_on_one)
     out = tmp_path / "scan"
-    run_scan(
-        ScanRequest(
-            [str(folder)], [str(known_list)], out, ScanOptions(sample_timeout=0.5), quiet=True
-        )
-    )
+    scan([folder], [known_list], out, options=ScanOptions(sample_timeout=0.5), progress=False)
     rows = {r["location"]: r for r in all_rows(out)}
     assert rows["1.png"]["error"] == "timed out after 0.5s"
     assert rows["1.png"]["action"] == "review"
@@ -338,7 +335,7 @@ def test_full_disk_leaves_no_partial_file(
     out = tmp_path / "scan"
     monkeypatch.setattr(os, "fdopen", fake_fdopen)
     with pytest.raises(SafesetError, match="No space left on device"):
-        run_scan(ScanRequest([str(folder)], [str(known_list)], out, quiet=True))
+        scan([folder], [known_list], out, progress=False)
     monkeypatch.undo()
     leftovers = [p for p in out.rglob("*") if p.is_file() and p.name != "job.json"]
     assert leftovers == []

@@ -17,7 +17,7 @@ import pdqhash
 import pytest
 from PIL import Image
 
-from safeset.signals.pdq import PDQResult, hamming_distance
+from safeset.signals.pdq_reference import PDQResult, hamming_distance
 from safeset.signals.pdq_fast import (
     DIHEDRAL_ORDER,
     DecodedLuma,

@@ -55,9 +55,9 @@ def test_screen_scores_every_image_and_acts_on_caption_terms(
     rows = {r["key"]: r for r in all_rows(out)}
     assert len(rows) == len(examples.records)
     assert all(r["explicit_score"] is not None for r in rows.values())
-    threshold = Policy().thresholds.explicit
+    threshold = Policy().thresholds["explicit"]
     # Faces are only looked for where the explicit score reaches the threshold.
-    assert all(r["faces"] == [] for r in rows.values() if r["explicit_score"] < threshold)
+    assert all(r["faces"] is None for r in rows.values() if r["explicit_score"] < threshold)
     # Benign photos can still score high (NudeNet's false positives on textures): such a
     # sample is removed as explicit, with its score as the reason.
     explicit = {k for k, r in rows.items() if r["explicit_score"] >= threshold}

@@ -7,6 +7,7 @@ disk; member names, however hostile, are only strings here.
 
 from __future__ import annotations
 
+import io
 import json
 import lzma
 import tarfile
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safeset.formats.base import IMAGE_EXTENSIONS, Format, Shard, Source, Target, extension
+from safeset.formats.clean import Decisions, atomic_output
 from safeset.sample import Part, Sample
-from safeset.sources.base import IMAGE_EXTENSIONS, Shard, Source, extension
 
 # How each tar suffix is compressed, as tarfile names it ("" for none).
 COMPRESSION = {".tar.gz": ":gz", ".tgz": ":gz", ".tar.bz2": ":bz2", ".tar.xz": ":xz", ".tar": ""}
@@ -160,3 +162,49 @@ class TarSource(Source):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "files": [str(p.resolve()) for p in self.files]}
+
+    def clean(self, decisions: Decisions, out: Path) -> None:
+        """Each shard again under its own name and compression, with every member of each kept
+        sample; headers are rewritten by ``tarfile`` from the originals' metadata and nothing
+        is ever extracted, so a hostile member name cannot reach the file system."""
+        for path in self.files:
+            clean_tar(path, decisions, out / path.name)
+
+
+class WebDatasetFormat(Format):
+    """Tar shards: a folder holding ``.tar`` files (img2dataset's output), or tar files."""
+
+    name = "webdataset"
+
+    @classmethod
+    def detect(cls, target: Target) -> Source | None:
+        tars = [f for f in target.files if is_tar(f)]
+        if target.folder is not None:
+            # img2dataset output folders hold tar shards plus metadata-only Parquet: tars win.
+            return TarSource(tars, folder=target.folder) if tars else None
+        return TarSource(tars) if tars and len(tars) == len(target.files) else None
+
+
+def is_tar(path: Path) -> bool:
+    return path.name.lower().endswith(TAR_SUFFIXES)
+
+
+def clean_tar(path: Path, decisions: Decisions, dest: Path) -> None:
+    seen = 0
+    with (
+        atomic_output(dest) as f,
+        tarfile.open(
+            dest.name, f"w{compression(path)}", fileobj=f, format=tarfile.PAX_FORMAT
+        ) as tf,
+    ):
+        for sample, group in iter_samples(path):
+            seen += 1
+            scanned = decisions.kept(str(path), sample.index, sample.location)
+            if scanned is None:
+                continue
+            files = [(sample.location, sample.load())] + [(p.name, p.load()) for p in sample.parts]
+            decisions.verify(scanned, str(path), files)
+            for member, data in zip(group.members, group.data, strict=True):
+                tf.addfile(member, io.BytesIO(data) if data is not None else None)
+    decisions.counts.files += 1
+    decisions.check_all_seen(str(path), seen)
