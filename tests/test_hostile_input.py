@@ -17,14 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from safeset.errors import SafesetError
-from safeset.pipeline import ScanOptions
 from safeset.api import scan
-from safeset.signals import image as image_module
-from safeset.signals.pdq import PDQ
-from safeset.signals.image import image_facts
+from safeset.errors import SafesetError
 from safeset.formats import open_source
 from safeset.formats.webdataset import TarShard
+from safeset.pipeline import ScanOptions
+from safeset.signals import image as image_module
+from safeset.signals.image import image_facts
+from safeset.signals.pdq import PDQ
 
 from . import hostile
 from .conftest import run_cli

@@ -165,9 +165,8 @@ def test_saved_list_loads_to_the_same_matches_and_job(tmp_path: Path) -> None:
     from safeset.lists.saved import load_saved_list
     from safeset.matching.matcher import Matcher
 
-    from .test_matching import _signals
-
     from .conftest import run_cli
+    from .test_matching import _signals
 
     pdqs = [rng.randbytes(32) for _ in range(50)]
     md5 = rng.randbytes(16)

@@ -11,8 +11,8 @@ import pytest
 from safeset.lists import ListSpec, load_list
 from safeset.matching.exact_index import ExactIndex
 from safeset.matching.matcher import Matcher, SampleSignals
-from safeset.signals import HashValue
 from safeset.matching.pdq_index import PDQIndex
+from safeset.signals import HashValue
 
 rng = np.random.default_rng(3)
 
@@ -90,9 +90,9 @@ def test_matcher_records_which_dihedral_variant_matched(tmp_path: Path) -> None:
 def test_near_misses_of_the_fast_hash_are_confirmed_on_the_full_decode(tmp_path: Path) -> None:
     import io
 
+    from safeset.api import scan
     from safeset.examples import KNOWN, bundled_photo
     from safeset.pipeline import ScanOptions
-    from safeset.api import scan
     from safeset.signals.image import image_facts
 
     # Find a photo whose fast hash differs from the reference hash by a few bits.

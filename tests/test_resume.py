@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from safeset.api import scan
 from safeset.errors import SafesetError
 from safeset.examples import ExampleSet, build_examples, write_known_list, write_webdataset
-from safeset.api import scan
 from safeset.store import ScanDir
 
 from .scans import assert_same_scan

@@ -16,9 +16,9 @@ import pytest
 import safeset.formats.urls as urls_module
 from safeset.api import clean, scan
 from safeset.cli import url_options
+from safeset.engines import LocalEngine
 from safeset.errors import SafesetError
 from safeset.examples import DIHEDRAL_TRANSFORMS, ExampleSet
-from safeset.engines import LocalEngine
 from safeset.fetch import FetchOptions
 from safeset.formats import SourceOptions, open_source
 from safeset.formats.parquet import ParquetSource
