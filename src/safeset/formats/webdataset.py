@@ -72,13 +72,27 @@ def iter_groups(path: Path) -> Iterator[MemberGroup]:
                     group.problem = f"tar member {member.name!r} is a link or special file"
                 group.members.append(member)
                 group.data.append(data)
+            if group is not None:  # complete: the archive's end was read past it
+                yield group
+            problem = _trailing_garbage(tf)
+            if problem:
+                raise tarfile.ReadError(problem)
     except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as exc:
-        if group is not None:
-            yield group
+        # The sample being read when the archive broke is incomplete: the error row stands for
+        # it (and whatever followed), never a partial copy of it.
         yield MemberGroup(key="", problem=f"corrupt or truncated tar: {exc}")
-        return
-    if group is not None:
-        yield group
+
+
+def _trailing_garbage(tf: tarfile.TarFile) -> str | None:
+    """Why the archive ended early, if it did: ``tarfile`` reads a header cut short after the
+    first member as the end of the archive, silently; what follows the last member must be
+    nothing but the zero blocks that end a tar."""
+    fileobj = tf.fileobj
+    fileobj.seek(tf.offset)
+    while chunk := fileobj.read(1 << 16):
+        if chunk.strip(b"\0"):
+            return f"incomplete member header at byte {tf.offset}"
+    return None
 
 
 def iter_samples(path: Path) -> Iterator[tuple[Sample, MemberGroup]]:
