@@ -27,27 +27,11 @@ from safeset.signals.image import image_facts
 from safeset.signals.pdq import PDQ
 
 from . import hostile
-from .conftest import run_cli
-from .scans import all_rows
+from .support import all_rows, run_cli, scan_cli
 
 
 def _scan(tmp_path: Path, source: Path, known_list: Path, *extra: str):
-    out = tmp_path / "scan"
-    result = run_cli(
-        "scan",
-        str(source),
-        "--list",
-        str(known_list),
-        "--out",
-        str(out),
-        "-q",
-        "--workers",
-        "1",
-        *extra,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    return all_rows(out)
+    return scan_cli(tmp_path / "scan", source, known_list, *extra)
 
 
 def test_every_image_mode_and_container_hashes(tmp_path: Path, known_list: Path) -> None:

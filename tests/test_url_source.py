@@ -25,7 +25,7 @@ from safeset.formats.parquet import ParquetSource
 from safeset.formats.urls import UrlSource
 from safeset.store import ScanDir
 
-from .conftest import run_cli
+from .support import run_cli
 from .urlserver import BIG_BYTES, ImageServer, closed_port_url, serving
 
 FETCH = FetchOptions(timeout=2.0, retries=1, max_bytes=BIG_BYTES // 2, threads=8, backoff=0.01)
