@@ -25,7 +25,29 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Audit image datasets against known-abuse hash lists; write a cleaned copy.",
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from safeset import __version__
+
+        typer.echo(f"safeset {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Audit image datasets against known-abuse hash lists; write a cleaned copy."""
+
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 UrlCol = Annotated[

@@ -90,6 +90,8 @@ def run_scan(
     scanner.check_available()
     refuse_inside_sources(out, sources, "--out")
     shards = [sh for i, s in enumerate(sources) for sh in s.shards(f"s{i:03d}")]
+    if not shards:
+        raise SafesetError(f"the scan read no samples from {', '.join(_names(sources))}: empty")
     scan_dir = ScanDir(out)
     scan_dir.prepare(job_record(sources, lists, options), force=force)
     pending = [sh for sh in shards if not scan_dir.done(sh.id)]
@@ -101,7 +103,7 @@ def run_scan(
             tracker.advance(table.num_rows)
 
         engine.run(pending, scanner.scan_shard, store)
-    return scan_dir.write_reports(
+    summary = scan_dir.write_reports(
         {
             "shards": len(shards),
             "lists": [
@@ -116,3 +118,13 @@ def run_scan(
             },
         }
     )
+    if summary["samples"] == 0:
+        # An empty shard list or shards that held nothing: never reported as a clean scan.
+        raise SafesetError(
+            f"the scan read no samples from {', '.join(_names(sources))}: nothing was checked"
+        )
+    return summary
+
+
+def _names(sources: Sequence[Source]) -> list[str]:
+    return [str(root) for source in sources for root in source.roots()[:1]]

@@ -11,13 +11,18 @@ are tried before the folder fallback.
 from __future__ import annotations
 
 import glob
+from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from safeset.errors import SafesetError
+from safeset.formats.arrow import ArrowFormat
 from safeset.formats.base import Format, Shard, Source, SourceOptions, Target
 from safeset.formats.folder import FolderFormat
+from safeset.formats.layout import survey
 from safeset.formats.parquet import ParquetFormat
+from safeset.formats.patterns import expand_pattern
+from safeset.formats.url_list import UrlListFormat
 from safeset.formats.urls import UrlTableFormat
 from safeset.formats.webdataset import WebDatasetFormat
 
@@ -33,7 +38,13 @@ __all__ = [
     "register",
 ]
 
-_FORMATS: list[type[Format]] = [WebDatasetFormat, ParquetFormat, UrlTableFormat]
+_FORMATS: list[type[Format]] = [
+    WebDatasetFormat,
+    ParquetFormat,
+    ArrowFormat,
+    UrlTableFormat,
+    UrlListFormat,
+]
 _FALLBACK: type[Format] = FolderFormat
 _plugins_loaded = False
 
@@ -58,14 +69,45 @@ def formats() -> list[type[Format]]:
 def open_source(arg: str | Path, options: SourceOptions | None = None) -> Source:
     """The source a SOURCE argument names, in the first format that recognises it."""
     target = _target(str(arg), options or SourceOptions())
+    if target.folder is not None:
+        return _open_folder(target)
     for fmt in formats():
         source = fmt.detect(target)
         if source is not None:
             return source
     raise SafesetError(
         f"unknown source format: {target.files[0] if target.files else arg} (expected a folder "
-        "of images, .tar shards, .parquet files or .csv/.tsv url tables, one kind per SOURCE)"
+        "of images, .tar shards, .parquet or .arrow files, or .csv/.tsv/.txt url lists, one "
+        "kind per SOURCE)"
     )
+
+
+def _open_folder(target: Target) -> Source:
+    """A folder by what its whole tree holds (see formats.layout): its dataset files at any
+    depth (split folders, Hub snapshots, img2dataset output), else its top-level files as each
+    format knows them, else images; a folder of none of these is refused."""
+    assert target.folder is not None
+    found = survey(target.folder)
+    files = found.dataset_files
+    if files and found.images:
+        raise SafesetError(
+            f"{target.folder} holds both image files and dataset files ({files[0].name}): "
+            "pass them as separate SOURCE arguments"
+        )
+    *registered, fallback = formats()
+    if files:
+        tree = replace(target, files=files, tree=True)
+        for fmt in registered:
+            if (source := fmt.detect(tree)) is not None:
+                return source
+    for fmt in registered:
+        if (source := fmt.detect(target)) is not None:
+            return source
+    if not found.images:
+        raise found.refuse()
+    source = fallback.detect(target)
+    assert source is not None
+    return source
 
 
 def open_sources(args: list[str], options: SourceOptions | None = None) -> list[Source]:
@@ -76,7 +118,12 @@ def _target(arg: str, options: SourceOptions) -> Target:
     path = Path(arg)
     if path.is_dir():
         return Target(arg, sorted(p for p in path.iterdir() if p.is_file()), path, options)
-    files = [path] if path.is_file() else [Path(p) for p in sorted(glob.glob(arg))]
+    if path.is_file():
+        files = [path]
+    elif (expanded := expand_pattern(arg)) is not None:
+        files = expanded  # webdataset's brace notation, part-{00000..00009}.tar, in its order
+    else:
+        files = [Path(p) for p in sorted(glob.glob(arg))]
     files = [f for f in files if f.is_file()]
     if not files:
         raise SafesetError(f"source not found: {arg}")

@@ -93,10 +93,15 @@ class Target:
     files: list[Path]  # the file, the glob's matches, or a folder's top-level files
     folder: Path | None  # set when the argument is a folder
     options: SourceOptions
+    # Set when ``files`` are a folder's dataset files from its whole tree (formats.layout),
+    # metadata beside them left out: the subfolders are then already looked into.
+    tree: bool = False
 
     @property
     def subfolders(self) -> list[Path]:
-        return sorted(p for p in self.folder.iterdir() if p.is_dir()) if self.folder else []
+        if self.tree or self.folder is None:
+            return []
+        return sorted(p for p in self.folder.iterdir() if p.is_dir())
 
 
 class Format(ABC):

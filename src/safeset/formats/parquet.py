@@ -1,7 +1,9 @@
 """Parquet files holding image bytes, one shard per row group.
 
-The image column is a binary column (``jpg``, ``png``, ``image``...) or the Hugging Face image
-struct ``{bytes, path}``. Key = a ``key`` column when present, else the row number.
+The image column is the one the Hugging Face metadata declares an ``Image``, else a binary
+column (``jpg``, ``png``, ``image``...) or Hugging Face image struct ``{bytes, path}`` by name;
+further image columns are parts of each row's sample (see formats.table_images). Key = a
+``key`` column when present, else the row number.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pyarrow.parquet as pq
 from safeset.errors import SafesetError
 from safeset.formats.base import Format, Shard, Source, Target
 from safeset.formats.clean import Decisions, atomic_output
+from safeset.formats.table_images import hf_image_columns, holds_images, row_samples
 from safeset.sample import Sample
 
 IMAGE_COLUMNS = ("jpg", "jpeg", "png", "webp", "image", "img", "image_bytes", "bytes")
@@ -31,11 +34,26 @@ class Columns:
     key: str | None
     caption: str | None
     url: str | None
+    # Further image columns (name, struct): parts of each row's sample.
+    extra: tuple[tuple[str, bool], ...] = ()
 
 
 def image_columns(schema: pa.Schema) -> Columns | None:
-    """The columns of a Parquet file holding image bytes, or None if it holds none."""
+    """The columns of a Parquet file holding image bytes, or None if it holds none: those the
+    Hugging Face features declare ``Image`` first, else those named like images."""
     names = {n.lower(): n for n in schema.names}
+    declared = hf_image_columns(schema)
+    named = [
+        names[c]
+        for c in IMAGE_COLUMNS
+        if c in names and holds_images(schema.field(names[c]).type) is not None
+    ]
+    found = declared or named
+    if found:
+        first, *more = found
+        extra = tuple((n, bool(holds_images(schema.field(n).type)[1])) for n in more)
+        struct = bool(holds_images(schema.field(first).type)[1])
+        return _columns(names, first, struct=struct, extra=extra)
     for candidate in IMAGE_COLUMNS:
         name = names.get(candidate)
         if name is None:
@@ -58,9 +76,11 @@ def find_columns(path: Path, schema: pa.Schema) -> Columns:
     )
 
 
-def _columns(names: dict[str, str], image: str, struct: bool) -> Columns:
+def _columns(
+    names: dict[str, str], image: str, struct: bool, extra: tuple[tuple[str, bool], ...] = ()
+) -> Columns:
     caption = next((names[c] for c in CAPTION_COLUMNS if c in names), None)
-    return Columns(image, struct, names.get("key"), caption, names.get("url"))
+    return Columns(image, struct, names.get("key"), caption, names.get("url"), extra)
 
 
 def open_parquet(path: Path) -> pq.ParquetFile:
@@ -82,6 +102,8 @@ class ParquetShard(Shard):
     first_row: int
     # Set when the file itself cannot be opened: the shard then stands for the whole file.
     broken: str | None = None
+    # The dataset's folder: where path-only Hugging Face Image cells are read from.
+    root: str = ""
 
     def load_table(self, *, all_columns: bool = False) -> pa.Table:
         """This row group's table (only the columns scanning needs unless ``all_columns``)."""
@@ -93,6 +115,7 @@ class ParquetShard(Shard):
             if not all_columns:
                 cols = find_columns(Path(self.path), pf.schema_arrow)
                 wanted = [c for c in (cols.image, cols.key, cols.caption, cols.url) if c]
+                wanted += [name for name, _ in cols.extra]
                 columns = list(dict.fromkeys(wanted))
             return pf.read_row_group(self.row_group, columns=columns)
         except (OSError, pa.ArrowException) as exc:
@@ -120,32 +143,19 @@ class ParquetShard(Shard):
 
     def samples(self, table: pa.Table) -> Iterator[Sample]:
         """The samples of this row group, from a table holding (at least) its known columns."""
-        cols = find_columns(Path(self.path), table.schema)
-        images = table.column(cols.image)
-        if cols.struct:
-            images = pa.chunked_array([c.field("bytes") for c in images.chunks], pa.binary())
-        keys = _strings(table, cols.key)
-        captions = _strings(table, cols.caption)
-        urls = _strings(table, cols.url)
-        for offset, blob in enumerate(images.to_pylist()):
-            row = self.first_row + offset
-            key = keys[offset] if keys and keys[offset] is not None else str(row)
-            yield Sample(
-                key=key,
-                source=self.path,
-                location=f"row {row}",
-                index=row,
-                load=_constant(blob or b""),
-                caption=captions[offset] if captions else None,
-                url=urls[offset] if urls else None,
-                error="image is null" if blob is None else None,
-            )
-
-
-def _strings(table: pa.Table, column: str | None) -> list[Any] | None:
-    if column is None:
-        return None
-    return [None if v is None else str(v) for v in table.column(column).to_pylist()]
+        # The file's own schema: a row group's table may have lost the HF metadata.
+        cols = find_columns(Path(self.path), pq.read_schema(self.path))
+        yield from row_samples(
+            self.path,
+            self.first_row,
+            table,
+            (cols.image, cols.struct),
+            cols.extra,
+            cols.key,
+            cols.caption,
+            cols.url,
+            Path(self.root or Path(self.path).parent),
+        )
 
 
 def _constant(blob: bytes):
@@ -168,17 +178,17 @@ class ParquetSource(Source):
             for shard in self._file_shards(path, lambda: f"{prefix}-{next(numbers):06d}")
         ]
 
-    @staticmethod
-    def _file_shards(path: Path, next_id: Callable[[], str]) -> list[ParquetShard]:
+    def _file_shards(self, path: Path, next_id: Callable[[], str]) -> list[ParquetShard]:
+        root = str(self.folder or path.parent)
         try:
             pf = pq.ParquetFile(path)
         except (OSError, pa.ArrowException) as exc:
             reason = f"not a readable Parquet file: {exc}"
-            return [ParquetShard(next_id(), str(path), -1, 0, broken=reason)]
+            return [ParquetShard(next_id(), str(path), -1, 0, broken=reason, root=root)]
         find_columns(path, pf.schema_arrow)  # a wrong schema stops the job before any work
         shards, first = [], 0
         for rg in range(pf.num_row_groups):
-            shards.append(ParquetShard(next_id(), str(path), rg, first))
+            shards.append(ParquetShard(next_id(), str(path), rg, first, root=root))
             first += pf.metadata.row_group(rg).num_rows
         return shards
 
@@ -193,9 +203,15 @@ class ParquetSource(Source):
         return {"kind": self.kind, "files": [str(p.resolve()) for p in self.files]}
 
     def clean(self, decisions: Decisions, out: Path) -> None:
-        """Each file again with its schema (and metadata), the rows left out removed."""
+        """Each file again with its schema (and metadata), the rows left out removed, at its
+        place in the folder (split folders keep their splits); img2dataset's ``_stats.json``
+        beside each file made to agree with it (formats.img2dataset)."""
+        from safeset.formats.img2dataset import clean_parquet_stats, output_path
+
         for path in self.files:
-            clean_parquet(path, self.shards_of(path), decisions, out / path.name)
+            dest = output_path(path, self.folder, out)
+            clean_parquet(path, self.shards_of(path), decisions, dest)
+            clean_parquet_stats(path, dest, decisions)
 
 
 def is_parquet(path: Path) -> bool:
@@ -258,12 +274,28 @@ def clean_parquet(path: Path, shards: list[ParquetShard], decisions: Decisions, 
                 seen += 1
                 scanned = decisions.kept(str(path), sample.index, sample.location)
                 if scanned is not None:
-                    decisions.verify(scanned, str(path), [(sample.location, sample.load())])
+                    _verify_row(sample, scanned, path, decisions)
                 mask.append(scanned is not None)
             if any(mask):
                 w.write_table(table.filter(pa.array(mask, type=pa.bool_())))
     decisions.counts.files += 1
     decisions.check_all_seen(str(path), seen)
+
+
+def _verify_row(sample: Sample, scanned, path: Path, decisions: Decisions) -> None:
+    """The row's image (and further images) are those scanned. A path-only cell that could
+    not be read when scanned either (a path leaving the folder: never read) has nothing to
+    check; its row, which holds no image bytes, is copied like a null image's."""
+    try:
+        files = [(sample.location, sample.load())]
+        files += [(part.name, part.load()) for part in sample.parts]
+    except OSError:
+        if scanned.md5:
+            raise SafesetError(
+                f"{path}: cannot read the image of {sample.location} any more: scan it again"
+            ) from None
+        return
+    decisions.verify(scanned, str(path), files)
 
 
 def _refuse_if_kept(shard: ParquetShard, decisions: Decisions, sample) -> None:

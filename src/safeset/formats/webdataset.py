@@ -180,9 +180,15 @@ class TarSource(Source):
     def clean(self, decisions: Decisions, out: Path) -> None:
         """Each shard again under its own name and compression, with every member of each kept
         sample; headers are rewritten by ``tarfile`` from the originals' metadata and nothing
-        is ever extracted, so a hostile member name cannot reach the file system."""
+        is ever extracted, so a hostile member name cannot reach the file system. Each shard
+        keeps its place in the folder (split folders), and img2dataset's metadata Parquet and
+        ``_stats.json`` beside it are written again to match (formats.img2dataset)."""
+        from safeset.formats.img2dataset import clean_tar_sidecars, output_path
+
         for path in self.files:
-            clean_tar(path, decisions, out / path.name)
+            dest = output_path(path, self.folder, out)
+            clean_tar(path, decisions, dest)
+            clean_tar_sidecars(path, dest, self.folder)
 
 
 class WebDatasetFormat(Format):
