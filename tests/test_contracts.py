@@ -110,11 +110,38 @@ def _url_table(examples: ExampleSet, root: Path, server: ImageServer) -> Path:
     return path
 
 
+def _arrow(examples: ExampleSet, root: Path, _: ImageServer) -> Path:
+    """A ``datasets`` ``save_to_disk`` folder, written by ``datasets``."""
+    import datasets
+
+    features = datasets.Features({"key": datasets.Value("string"), "image": datasets.Image()})
+    ds = datasets.Dataset.from_dict(
+        {
+            "key": [r.key for r in examples.records],
+            "image": [{"bytes": r.data, "path": None} for r in examples.records],
+        },
+        features=features,
+    )
+    ds.save_to_disk(str(root / "saved"), max_shard_size="1MB")
+    return root / "saved"
+
+
+def _url_list(examples: ExampleSet, root: Path, server: ImageServer) -> Path:
+    """img2dataset's ``txt`` input: one url a line."""
+    server.images.update({f"{r.key}.{r.ext}": r.data for r in examples.records})
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "urls.txt"
+    path.write_text("".join(f"{server.url(f'/img/{r.key}.{r.ext}')}\n" for r in examples.records))
+    return path
+
+
 WRITERS: dict[str, Writer] = {
     "folder": lambda ex, root, _: write_folder(ex, root / "images"),
     "webdataset": lambda ex, root, _: write_webdataset(ex, root / "shards", per_shard=20),
     "parquet": lambda ex, root, _: write_parquet(ex, root / "pq" / "data.parquet"),
     "urls": _url_table,
+    "arrow": _arrow,
+    "url-list": _url_list,
 }
 
 
@@ -170,7 +197,8 @@ def test_format_contract(
     assert _snapshot(source) == before
     # Invariant 3: every sample not flagged remove, byte-identical with its parts, in order.
     removed = {r["key"] for r in all_rows(scan_dir) if r["action"] == "remove"}
-    # (A folder's keys are relative paths: 0000/000001.png for the example keyed 000001.)
+    # (A folder's keys are relative paths: 0000/000001.png for the example keyed 000001; a url
+    # list's are urls: http://127.0.0.1:PORT/img/000001.png.)
     assert {k.rsplit("/", 1)[-1].split(".")[0] for k in removed} == examples.hidden_keys
     kept = [s for s in _stored(source) if s[0] not in removed]
     cleaned = clean_dir / source.name if source.is_file() else clean_dir

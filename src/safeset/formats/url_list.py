@@ -1,6 +1,7 @@
 """Url lists as img2dataset takes them (``input_format="txt"``): one image URL a line.
 
-Each non-blank line is a row (key = its row number), downloaded while it is scanned like a URL
+Each non-blank line is a row (key = its url, which a cleaned copy keeps, where a row number
+would shift), downloaded while it is scanned like a URL
 table's (formats.urls: bytes in memory only, every row one sample, with its bytes or the
 reason it has none). ``clean`` writes the file again minus the removed rows' lines, every
 other byte (blank lines, line endings) as it was.
@@ -56,7 +57,7 @@ class UrlListShard(Shard):
     def _sample(self, index: int, url: str, got: Fetched) -> Sample:
         data = got.data or b""
         return Sample(
-            key=str(index),
+            key=url,
             source=self.path,
             location=row_location(index),
             index=index,
