@@ -337,3 +337,53 @@ def test_version_and_short_help() -> None:
     short = run_cli("-h")
     assert short.returncode == 0 and "scan" in short.stdout and "--version" in short.stdout
     assert run_cli("scan", "-h").returncode == 0
+
+
+def test_manifest_keys_read_as_text(examples: ExampleSet, known_list: Path, tmp_path: Path):
+    """Keys such as 000003 stay text when the manifest is read as its metadata file says."""
+    pd = pytest.importorskip("pandas")
+    shards = write_webdataset(examples, tmp_path / "shards")
+    safeset.scan([shards], [known_list], tmp_path / "scan", engine=LocalEngine(1),
+                 options=safeset.ScanOptions(dihedral=True), progress=False)  # fmt: skip
+    manifest = tmp_path / "scan" / "manifest.csv"
+    read = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    assert set(read["key"]) == examples.hidden_keys
+    assert set(read["url"]) == {
+        f"https://example.org/{r.key}.{r.ext}" for r in examples.records if r.hidden
+    }
+    guessed = pd.read_csv(manifest)
+    assert guessed["key"].dtype.kind == "i"  # what the metadata file is there to prevent
+    meta = json.loads((tmp_path / "scan" / "manifest.csv-metadata.json").read_text())
+    columns = meta["tableSchema"]["columns"]
+    assert [c["name"] for c in columns] == list(read.columns)
+    assert {c["name"] for c in columns if c["datatype"] != "string"} == {"distance"}
+
+
+def test_dataset_files_linking_outside_are_refused_but_hub_cache_links_are_not(
+    examples: ExampleSet, known_list: Path, tmp_path: Path
+) -> None:
+    outside = write_webdataset(examples, tmp_path / "elsewhere")
+    linked = tmp_path / "linked"
+    (linked / "train").mkdir(parents=True)
+    os.symlink(outside / "00000.tar", linked / "train" / "00000.tar")
+    result = run_cli("scan", linked, "--list", known_list, "--out", tmp_path / "o")
+    _one_line_error(result, "is a link leading outside the dataset folder")
+
+    # The hub cache: snapshots/REV/data/*.parquet link to ../../../blobs/SHA in the repo.
+    repo = tmp_path / "hub" / "datasets--someone--benign"
+    (repo / "blobs").mkdir(parents=True)
+    snapshot = repo / "snapshots" / "0123abc"
+    (snapshot / "data").mkdir(parents=True)
+    features = datasets.Features({"key": datasets.Value("string"), "image": datasets.Image()})
+    ds = datasets.Dataset.from_dict(
+        {"key": [r.key for r in examples.records],
+         "image": [{"bytes": r.data, "path": None} for r in examples.records]},
+        features=features,
+    )  # fmt: skip
+    ds.to_parquet(str(repo / "blobs" / "5f3e"))
+    (snapshot / "README.md").write_text("# benign\n")
+    os.symlink("../../../blobs/5f3e", snapshot / "data" / "train-00000-of-00001.parquet")
+    rows, clean_dir = _scan_and_clean(snapshot, known_list, tmp_path)
+    assert {r["key"] for r in rows if r["action"] == "remove"} == examples.hidden_keys
+    cleaned = _load_parquet(clean_dir, tmp_path / "cache")
+    assert [row["key"] for row in cleaned] == sorted(examples.distractor_keys)

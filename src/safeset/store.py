@@ -4,6 +4,7 @@ Layout of DIR:
   job.json          what was scanned with what (sources, list fingerprints, options)
   results/*.parquet one file per shard, written to a temporary name and renamed when complete
   manifest.csv      flagged samples only; rebuilt from results/, never appended to
+  manifest.csv-metadata.json  its column types (CSV on the Web): all text but distance
   summary.json      counts, rebuilt from results/
 
 Results are the source of truth: a killed scan leaves only whole shard files behind, so the
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 
 from safeset.atomic import is_leftover, write_atomic
 from safeset.errors import SafesetError
+from safeset.manifest_schema import manifest_metadata
 from safeset.policy import EXPLICIT_MINOR_REASON, FLAGGED
 from safeset.signals import HashType
 
@@ -101,6 +103,8 @@ class ScanDir:
         self.results = path / "results"
         self.job_file = path / "job.json"
         self.manifest = path / "manifest.csv"
+        # The manifest's column types (CSV on the Web): see safeset.manifest_schema.
+        self.manifest_metadata = path / "manifest.csv-metadata.json"
         self.summary = path / "summary.json"
 
     def prepare(self, job: dict[str, Any], force: bool) -> None:
@@ -116,7 +120,7 @@ class ScanDir:
                         "differ); choose another --out or pass --force to replace it"
                     )
                 shutil.rmtree(self.results, ignore_errors=True)
-                for f in (self.manifest, self.summary):
+                for f in (self.manifest, self.manifest_metadata, self.summary):
                     f.unlink(missing_ok=True)
         elif self.path.exists() and not self._holds_only_leftovers() and not force:
             raise SafesetError(
@@ -185,6 +189,7 @@ class ScanDir:
                 if row["action"] in FLAGGED:
                     writer.writerow(_manifest_row(row))
         write_atomic(self.manifest, out.getvalue().encode())
+        write_atomic(self.manifest_metadata, manifest_metadata(MANIFEST_COLUMNS))
         report = summary.as_dict() | extra
         write_atomic(self.summary, json.dumps(report, indent=2, sort_keys=True).encode())
         return report

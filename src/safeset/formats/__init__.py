@@ -1,9 +1,12 @@
 """Dataset formats, registered in the order they are tried, and SOURCE arguments opened with
 the first that recognises them.
 
-A SOURCE is a folder, a file or a glob. Each format's ``detect`` is shown the argument (its
-files, and whether it names a folder) and returns its source or None; the folder format, which
-takes any folder as one of images, comes last. Third-party formats join through the
+A SOURCE is a folder, a file, a glob or a brace pattern (``part-{00000..00009}.tar``, as
+webdataset expands it). Each format's ``detect`` is shown the argument (its files, and whether
+it names a folder) and returns its source or None. A folder is first judged by its whole tree
+(formats.layout): its dataset files at any depth are shown to the formats as one target; then
+its top-level files; the folder format, which takes a folder of images, comes last, and a
+folder holding neither images nor dataset files is refused. Third-party formats join through the
 ``safeset.formats`` entry point group (a ``Format`` subclass) or ``register``; either way they
 are tried before the folder fallback.
 """

@@ -28,7 +28,7 @@ from safeset.errors import SafesetError
 from safeset.formats.base import Format, Shard, Source, Target
 from safeset.formats.clean import Decisions, atomic_output
 from safeset.formats.img2dataset import output_path
-from safeset.formats.parquet import find_columns
+from safeset.formats.parquet import find_columns, verify_row
 from safeset.formats.table_images import row_samples
 from safeset.sample import Sample
 
@@ -192,7 +192,7 @@ class ArrowSource(Source):
                     seen += 1
                     scanned = decisions.kept(str(path), sample.index, sample.location)
                     if scanned is not None:
-                        _verify(sample, scanned, path, decisions)
+                        verify_row(sample, scanned, path, decisions)
                     mask.append(scanned is not None)
                 kept += sum(mask)
                 if any(mask):
@@ -241,12 +241,6 @@ def _set_split_size(info: dict[str, Any], folder: Path, kept_rows: dict[Path, in
     )
     if isinstance(entry, dict) and "num_examples" in entry:
         entry["num_examples"] = kept_rows[folder]
-
-
-def _verify(sample: Sample, scanned, path: Path, decisions: Decisions) -> None:
-    from safeset.formats.parquet import _verify_row
-
-    _verify_row(sample, scanned, path, decisions)
 
 
 class ArrowFormat(Format):

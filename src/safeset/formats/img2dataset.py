@@ -16,6 +16,7 @@ failed_to_resize, status_dict, times). A cleaned shard gets both again:
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 from collections import Counter
 from pathlib import Path
@@ -40,8 +41,9 @@ def output_path(path: Path, folder: Path | None, out: Path) -> Path:
     SOURCE (split folders keep their splits, and same-named shards of two splits never
     collide), else under its own name."""
     if folder is not None:
+        # As written, links not followed: a hub snapshot's files link into its blobs/.
         try:
-            return out / path.resolve().relative_to(folder.resolve())
+            return out / Path(os.path.abspath(path)).relative_to(os.path.abspath(folder))
         except ValueError:
             pass
     return out / path.name

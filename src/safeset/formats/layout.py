@@ -86,6 +86,8 @@ class Survey:
     def dataset_files(self) -> list[Path]:
         """The files that hold the samples, of the one kind the folder holds, sorted."""
         kinds = [k for k in self.containers if self.containers[k]]
+        if self.images and kinds == ["table"]:
+            return []  # an image folder's metadata.csv (imagefolder), not a url table
         if "tar" in kinds:  # img2dataset: tar shards with metadata-only Parquet beside them
             kinds = ["tar"]
         if len(kinds) > 1:

@@ -274,7 +274,7 @@ def clean_parquet(path: Path, shards: list[ParquetShard], decisions: Decisions, 
                 seen += 1
                 scanned = decisions.kept(str(path), sample.index, sample.location)
                 if scanned is not None:
-                    _verify_row(sample, scanned, path, decisions)
+                    verify_row(sample, scanned, path, decisions)
                 mask.append(scanned is not None)
             if any(mask):
                 w.write_table(table.filter(pa.array(mask, type=pa.bool_())))
@@ -282,7 +282,7 @@ def clean_parquet(path: Path, shards: list[ParquetShard], decisions: Decisions, 
     decisions.check_all_seen(str(path), seen)
 
 
-def _verify_row(sample: Sample, scanned, path: Path, decisions: Decisions) -> None:
+def verify_row(sample: Sample, scanned, path: Path, decisions: Decisions) -> None:
     """The row's image (and further images) are those scanned. A path-only cell that could
     not be read when scanned either (a path leaving the folder: never read) has nothing to
     check; its row, which holds no image bytes, is copied like a null image's."""
