@@ -127,7 +127,10 @@ def policy_show(screen: Screen = False, policy: PolicyFile = None) -> None:
 def scan(
     sources: Annotated[
         list[str],
-        typer.Argument(help="Image folder, tar shards, Parquet files or URL tables (.csv)."),
+        typer.Argument(
+            help="Image folder, tar shards (a folder, glob or part-{00000..00009}.tar), "
+            "Parquet or Hugging Face .arrow files/folders, URL tables (.csv) or url lists (.txt)."
+        ),
     ],
     lists: Annotated[
         list[str],
