@@ -188,8 +188,9 @@ def scan(
     """Scan datasets into the scan folder ``out``; returns its summary (summary.json).
 
     Rerunning with the same arguments resumes an interrupted scan; a different job in the same
-    folder is refused unless ``force``. ``engine`` defaults to a local process pool of all
-    cores (``LocalEngine``); ``RayEngine`` runs the same tasks on Ray.
+    folder is refused unless ``force``; a scan that reads no samples at all raises
+    SafesetError (after writing the folder), never passes as clean. ``engine`` defaults to a
+    local process pool of all cores (``LocalEngine``); ``RayEngine`` runs the same tasks on Ray.
     """
     opened = open_sources(sources, source_options)
     return run_scan(
