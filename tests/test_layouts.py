@@ -392,3 +392,35 @@ def test_dataset_files_linking_outside_are_refused_but_hub_cache_links_are_not(
     assert {r["key"] for r in rows if r["action"] == "remove"} == examples.hidden_keys
     cleaned = _load_parquet(clean_dir, tmp_path / "cache")
     assert [row["key"] for row in cleaned] == sorted(examples.distractor_keys)
+
+
+def test_broken_arrow_files_end_in_error_rows(
+    examples: ExampleSet, known_list: Path, tmp_path: Path
+) -> None:
+    features = datasets.Features({"key": datasets.Value("string"), "image": datasets.Image()})
+    ds = datasets.Dataset.from_dict(
+        {"key": [r.key for r in examples.records[:30]],
+         "image": [{"bytes": r.data, "path": None} for r in examples.records[:30]]},
+        features=features,
+    )  # fmt: skip
+    saved = tmp_path / "saved"
+    ds.save_to_disk(str(saved), num_shards=3)
+    arrows = sorted(saved.glob("*.arrow"))
+    (saved / arrows[1].name).write_bytes(b"ARROW1 not really")
+    blob = arrows[2].read_bytes()
+    arrows[2].write_bytes(blob[: len(blob) // 2])  # cut inside a batch
+    scan_dir = tmp_path / "scan"
+    safeset.scan([saved], [known_list], scan_dir, engine=LocalEngine(1), progress=False)
+    rows = all_rows(scan_dir)
+    by_file: dict[str, list] = {}
+    for r in rows:
+        by_file.setdefault(Path(r["source"]).name, []).append(r)
+    assert [r["error"] for r in by_file[arrows[0].name]] == [None] * 10
+    (broken,) = by_file[arrows[1].name]
+    assert broken["error"].startswith("not a readable Arrow file") and broken["action"] == "review"
+    (cut,) = by_file[arrows[2].name]
+    assert cut["error"].startswith(("corrupt Arrow batches", "not a readable Arrow file"))
+    counts = safeset.clean([saved], scan_dir, tmp_path / "clean", keep_review=True, progress=False)
+    assert counts.unreadable == 2
+    kept = datasets.load_from_disk(str(tmp_path / "clean"))
+    assert kept["key"] == [r.key for r in examples.records[:10] if not r.hidden]

@@ -218,14 +218,26 @@ class ArrowSource(Source):
                         f"{source}: not readable JSON; cannot write it again"
                     ) from None
                 if name == "state.json" and isinstance(meta, dict):
-                    digest = hashlib.sha256(str(meta.get("_fingerprint")).encode())
-                    for arrow in sorted(written.get(dest.parent, [])):
-                        digest.update(hashlib.sha256(arrow.read_bytes()).digest())
-                    meta["_fingerprint"] = digest.hexdigest()[:16]
+                    _set_state(meta, [p for p in written.get(dest.parent, []) if p.exists()])
                 if name == "dataset_info.json" and isinstance(meta, dict):
                     _set_split_size(meta, dest.parent, kept_rows)
                 with atomic_file(dest, overwrite=False) as f:
                     f.write(json.dumps(meta, indent=2, sort_keys=True).encode())
+
+
+def _set_state(state: dict[str, Any], arrows: list[Path]) -> None:
+    """A new fingerprint for new data; the data files those written (a file that could not be
+    read at all has no cleaned copy)."""
+    digest = hashlib.sha256(str(state.get("_fingerprint")).encode())
+    for arrow in sorted(arrows):
+        digest.update(hashlib.sha256(arrow.read_bytes()).digest())
+    state["_fingerprint"] = digest.hexdigest()[:16]
+    files = state.get("_data_files")
+    if isinstance(files, list):
+        names = {p.name for p in arrows}
+        state["_data_files"] = [
+            f for f in files if not isinstance(f, dict) or f.get("filename") in names
+        ]
 
 
 def _set_split_size(info: dict[str, Any], folder: Path, kept_rows: dict[Path, int]) -> None:
