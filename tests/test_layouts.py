@@ -410,7 +410,8 @@ def test_broken_arrow_files_end_in_error_rows(
     blob = arrows[2].read_bytes()
     arrows[2].write_bytes(blob[: len(blob) // 2])  # cut inside a batch
     scan_dir = tmp_path / "scan"
-    safeset.scan([saved], [known_list], scan_dir, engine=LocalEngine(1), progress=False)
+    safeset.scan([saved], [known_list], scan_dir, engine=LocalEngine(1), progress=False,
+                 options=safeset.ScanOptions(dihedral=True))  # fmt: skip
     rows = all_rows(scan_dir)
     by_file: dict[str, list] = {}
     for r in rows:
