@@ -13,6 +13,7 @@ from safeset.lists import HashList, ListSpec, load_list
 from safeset.matching.matcher import Matcher
 from safeset.pipeline import ScanContext, ScanOptions
 from safeset.progress import track
+from safeset.report import write_report
 from safeset.screening import check_available
 from safeset.sources import Source, UrlOptions, open_sources
 from safeset.store import ScanDir
@@ -100,7 +101,7 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
             workers=req.workers,
             ray_address=req.ray_address,
         )
-    return scan_dir.write_reports(
+    summary = scan_dir.write_reports(
         {
             "shards": len(shards),
             "lists": [
@@ -115,3 +116,5 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
             },
         }
     )
+    write_report(req.out)
+    return summary
