@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safeset import __version__
 from safeset.engine import Engine, check_engine, run_engine
 from safeset.errors import SafesetError
 from safeset.lists import HashList, ListSpec, load_list
@@ -113,6 +114,7 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
                 "engine": req.engine.value,
                 "shards_resumed": len(shards) - len(pending),
                 "elapsed_seconds": round(time.monotonic() - started, 3),
+                "safeset_version": __version__,
             },
         }
     )

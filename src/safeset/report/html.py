@@ -40,9 +40,9 @@ def _json_for_script(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _num(value: int | float, figure: list[Any] | None = None) -> str:
+def _num(value: int | float, figure: list[Any] | None = None, decimals: int = 1) -> str:
     """A numeric cell; ``figure`` is its path in summary.json when it shows one of its numbers."""
-    text = f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+    text = f"{value:,}" if isinstance(value, int) else f"{value:,.{decimals}f}"
     attr = f' data-figure="{escape(json.dumps(figure))}"' if figure is not None else ""
     return f'<td class="num" data-sort="{value}"{attr}>{text}</td>'
 
@@ -106,7 +106,7 @@ class _Page:
         r = self.r
         rows = [
             _text(a) + _num(r.actions[a], ["actions", a])
-            + _num(round(100 * r.actions[a] / r.samples, 2) if r.samples else 0.0)
+            + _num(100 * r.actions[a] / r.samples if r.samples else 0.0, decimals=2)
             for a in ACTIONS
         ]  # fmt: skip
         body = _table(["action", "samples", "% of samples"], rows)
@@ -185,13 +185,16 @@ class _Page:
                     "title": "explicit score",
                     "type": "bars",
                     "binWidth": 0.05,
-                    "xlabel": "explicit score (bin start)",
-                    "x": e["bins"],
+                    "xlabel": "explicit score",
+                    "x": [round(b + 0.025, 3) for b in e["bins"]],  # bin centres
                     "series": [{"label": "samples", "values": e["samples"], "colour": "#c0392b"}],
                 },
                 _table(
                     ["score from", "samples"],
-                    [_num(x) + _num(c) for x, c in zip(e["bins"], e["samples"], strict=True)],
+                    [
+                        _num(x, decimals=2) + _num(c)
+                        for x, c in zip(e["bins"], e["samples"], strict=True)
+                    ],
                 ),
             )
         if r.ages:
@@ -212,7 +215,7 @@ class _Page:
                     "title": "apparent age",
                     "type": "bars",
                     "xlabel": "apparent age (years)",
-                    "x": a["bins"],
+                    "x": [b + 0.5 for b in a["bins"]],  # bin centres
                     "series": [{"label": "faces", "values": a["faces"], "colour": "#7d3c98"}],
                 },
                 _table(
@@ -310,7 +313,7 @@ class _Page:
             numbers = _table(
                 ["seconds", "samples/s", "samples done"],
                 [
-                    _num(s) + _num(v) + _num(c)
+                    _num(s, decimals=2) + _num(v, decimals=0) + _num(c)
                     for s, v, c in zip(t["seconds"], t["rate"], t["cumulative"], strict=True)
                 ],
                 sortable=False,
@@ -408,7 +411,7 @@ class _Page:
                 if isinstance(run, dict) and k in run
             ),
         ]
-        version = job.get("safeset_version") or r.summary.get("safeset_version")
+        version = isinstance(run, dict) and run.get("safeset_version")
         if version:
             run_rows.insert(0, _text("safeset version (scan)") + _text(version))
         body += "<h3>Run</h3>" + _table(["", ""], run_rows, sortable=False)

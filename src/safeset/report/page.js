@@ -44,8 +44,10 @@
     const half = (spec.binWidth || 1) / 2;
     const series = [{ label: spec.xlabel }];
     const data = [spec.x];
-    const axes = [{ label: spec.xlabel }, { label: spec.series[0].label, size: 60 }];
-    const scales = { x: { time: false } };
+    const axes = [{ label: spec.xlabel }, { label: spec.series[0].label, size: 80 }];
+    // Counts and rates start at zero, so bar heights compare.
+    const fromZero = { range: (u, min, max) => [0, max > 0 ? max * 1.05 : 1] };
+    const scales = { x: { time: false }, y: fromZero };
     if (spec.type === "bars") {
       scales.x.range = (u, min, max) => [min - half, max + half];
     }
@@ -65,8 +67,8 @@
         entry.fill = "rgba(46, 109, 164, 0.15)";
       }
       if (i > 0) {
-        scales[scale] = {};
-        axes.push({ side: 1, scale: scale, label: s.label, size: 70, grid: { show: false } });
+        scales[scale] = fromZero;
+        axes.push({ side: 1, scale: scale, label: s.label, size: 80, grid: { show: false } });
       }
       series.push(entry);
       data.push(s.values);
