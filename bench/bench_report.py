@@ -9,7 +9,8 @@ measured like this, in one run:
   loading and the final reports left out, which makes the scan look faster and the ratio
   stricter), and the larger run's whole-command time over its samples is the other figure. The
   1M scan's time is the smaller of the two per-sample times, times 1,000,000.
-- **the report**: 1,000,000 result rows with the real result schema (``RESULT_SCHEMA``), written
+- **the report**: 1,000,000 result rows with the real result schema (``store.result_schema`` of
+  the default hash types and the screening signals, as a --screen scan writes them), written
   as 1,000 shard files the way a scan writes them (zstd Parquet), with realistic content: hashes
   of the image and of two parts per sample, urls, 1% error rows, explicit scores for every
   sample, faces with ages past the threshold, 0.05% hash matches. ``summary.json`` and
@@ -41,7 +42,14 @@ from bench_scan import jpeg_pool, write_list, write_shards
 
 from safeset.report import write_report
 from safeset.report.aggregate import scan_report
-from safeset.store import RESULT_SCHEMA, ScanDir
+from safeset.signals import DEFAULT_HASH_TYPES, SCREENING_SIGNALS, content_signal, hash_type
+from safeset.store import ScanDir, result_schema
+
+# The columns a scan with --screen writes (see pipeline.Scanner).
+RESULT_SCHEMA = result_schema(
+    [hash_type(n) for n in DEFAULT_HASH_TYPES],
+    [f for n in SCREENING_SIGNALS for f in content_signal(n).fields],
+)
 
 ERRORS = (
     "http 404",

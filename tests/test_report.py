@@ -14,16 +14,15 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
+from safeset.api import scan as api_scan
 from safeset.examples import ExampleSet, write_folder
 from safeset.pipeline import ScanOptions
 from safeset.progress import LineTracker, track
 from safeset.report import scan_report, write_report
 from safeset.report.aggregate import MAX_FLAGGED_ROWS
-from safeset.scan import ScanRequest, run_scan
-from safeset.store import RESULT_SCHEMA
+from safeset.signals.faces import FACE_TYPE
 
-from .conftest import run_cli
-from .scans import all_rows
+from .support import all_rows, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +38,8 @@ def source(examples: ExampleSet, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def scan(source: Path, known_list: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report-scan") / "scan"
-    run_scan(
-        ScanRequest([str(source)], [str(known_list)], out, ScanOptions(dihedral=True), quiet=True)
+    api_scan(
+        [str(source)], [str(known_list)], out, options=ScanOptions(dihedral=True), progress=False
     )
     return out
 
@@ -169,7 +168,7 @@ def test_missing_columns_only_hide_their_sections(tmp_path: Path) -> None:
 
 
 def test_screening_histograms_and_provenance(tmp_path: Path) -> None:
-    faces_type = RESULT_SCHEMA.field("faces").type
+    faces_type = pa.list_(FACE_TYPE)
     face = {"x": 0, "y": 0, "w": 9, "h": 9, "score": 0.9}
     table = pa.table(
         {

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from safeset.api import scan as api_scan
 from safeset.examples import ExampleSet, write_folder
 from safeset.pipeline import ScanOptions
-from safeset.scan import ScanRequest, run_scan
 
 from .browser import CHROMIUM, open_page
 
@@ -54,8 +54,8 @@ def scan(examples: ExampleSet, known_list: Path, tmp_path_factory) -> Path:
     (source / "zz" / "empty.jpg").write_bytes(b"")
     (source / "zz" / "noise.jpg").write_bytes(b"\x00not an image" * 50)
     out = root / "scan"
-    run_scan(
-        ScanRequest([str(source)], [str(known_list)], out, ScanOptions(dihedral=True), quiet=True)
+    api_scan(
+        [str(source)], [str(known_list)], out, options=ScanOptions(dihedral=True), progress=False
     )
     return out
 

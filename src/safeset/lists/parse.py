@@ -29,7 +29,23 @@ from pathlib import Path
 from typing import TextIO
 
 from safeset.errors import SafesetError
-from safeset.signal_types import FOREIGN_TYPES, SignalType, lookup
+from safeset.signals import HashType as SignalType
+from safeset.signals import lookup
+
+# Types that ThreatExchange datasets carry but that say nothing about a still image's bytes or
+# pixels; they are skipped (and counted) rather than rejected, so mixed exports load as they are.
+FOREIGN_TYPES = frozenset(
+    {
+        "video_md5",
+        "video_tmk_pdqf",
+        "vpdq",
+        "url",
+        "url_md5",
+        "raw_text",
+        "trend_query",
+        "photodna",
+    }
+)
 
 # ThreatExchange opinion categories saying an entry is *not* what the collaboration is about.
 NEGATIVE_CATEGORIES = frozenset({"false_positive", "negative_class", "does_not_fit_category"})
