@@ -19,6 +19,7 @@ import pytest
 from safeset.api import scan as api_scan
 from safeset.examples import ExampleSet, write_folder
 from safeset.pipeline import ScanOptions
+from safeset.policy import Policy
 
 from .browser import CHROMIUM, open_page
 
@@ -54,9 +55,9 @@ def scan(examples: ExampleSet, known_list: Path, tmp_path_factory) -> Path:
     (source / "zz" / "empty.jpg").write_bytes(b"")
     (source / "zz" / "noise.jpg").write_bytes(b"\x00not an image" * 50)
     out = root / "scan"
-    api_scan(
-        [str(source)], [str(known_list)], out, options=ScanOptions(dihedral=True), progress=False
-    )
+    # Screened, so that the explicit-score histogram is drawn too (benign photos: low scores).
+    options = ScanOptions(dihedral=True, policy=Policy(screen=True))
+    api_scan([str(source)], [str(known_list)], out, options=options, progress=False)
     return out
 
 
@@ -98,7 +99,11 @@ def test_report_renders_offline_with_summary_figures(
 
         # Charts come from the vendored library: one uPlot canvas per chart spec.
         specs = json.loads(page.text_content("#chart-data"))
-        assert specs
+        assert {"chart-distance-0", "chart-explicit", "chart-throughput"} <= {
+            s["id"] for s in specs
+        }
+        explicit = next(s for s in specs if s["id"] == "chart-explicit")
+        assert sum(explicit["series"][0]["values"]) == summary["samples"] - summary["errors"]
         assert page.locator(".chart .uplot canvas").count() == len(specs)
 
         # Sorting: clicking a numeric header orders the rows by it.
