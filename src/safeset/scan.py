@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from safeset import __version__
 from safeset.engines import Engine, LocalEngine
 from safeset.errors import SafesetError
 from safeset.formats import Source
@@ -14,6 +15,7 @@ from safeset.lists import HashList
 from safeset.matching.matcher import Matcher
 from safeset.pipeline import Scanner, ScanOptions
 from safeset.progress import track
+from safeset.report import write_report
 from safeset.store import ScanDir
 
 
@@ -101,7 +103,7 @@ def run_scan(
             tracker.advance(table.num_rows)
 
         engine.run(pending, scanner.scan_shard, store)
-    return scan_dir.write_reports(
+    summary = scan_dir.write_reports(
         {
             "shards": len(shards),
             "lists": [
@@ -113,6 +115,9 @@ def run_scan(
                 "engine": engine.name,
                 "shards_resumed": len(shards) - len(pending),
                 "elapsed_seconds": round(time.monotonic() - started, 3),
+                "safeset_version": __version__,
             },
         }
     )
+    write_report(out)
+    return summary
