@@ -237,8 +237,9 @@ def inspect_files(
     opt-outs (needs the provenance extra)."""
     from safeset.provenance.report import run_inspect
 
-    failed = run_inspect(files, json_lines=json_lines, trust_anchors=trust_anchors,
-                         face_swap=face_swap)
+    failed = run_inspect(
+        files, json_lines=json_lines, trust_anchors=trust_anchors, face_swap=face_swap
+    )
     if failed:
         raise typer.Exit(1)
 

@@ -46,8 +46,8 @@ from safeset.policy import EXPLICIT_MINOR_REASON, Action, Terms
 from safeset.provenance.c2pa import TrustAnchors
 from safeset.provenance.faceswap import DEFAULT_THRESHOLD
 from safeset.provenance.inspect import (
-    InspectOptions,
     Findings,
+    InspectOptions,
     inspect_bytes,
     inspect_file,
     metadata_findings,
@@ -203,4 +203,3 @@ def provenance_rules(
         fired.append((acts.face_swap, f"face-swap-suspected:{swap:.2f}"))
     fired += [(acts.opt_out, f"opt-out:{r}") for r in row.get("opt_out") or []]
     return [(str(a), r) for a, r in fired]
-

@@ -67,12 +67,15 @@ def detect_faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Frontal faces as (x, y, w, h); detection runs on a copy at most 1024 px on a side."""
     cv2 = require("cv2")
     scale = min(1.0, 1024 / max(gray.shape))
-    small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale,
-                                                  interpolation=cv2.INTER_AREA)
+    small = (
+        gray
+        if scale == 1.0
+        else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    )
     found = _cascade().detectMultiScale(
         small, scaleFactor=1.1, minNeighbors=5, minSize=(int(MIN_FACE * scale) or 1,) * 2
     )
-    return [tuple(int(round(v / scale)) for v in box) for box in found]
+    return [tuple(round(v / scale) for v in box) for box in found]
 
 
 def score_faces(rgb: np.ndarray) -> list[FaceScore]:
@@ -82,7 +85,6 @@ def score_faces(rgb: np.ndarray) -> list[FaceScore]:
 
 
 def score_face(gray: np.ndarray, box: tuple[int, int, int, int]) -> FaceScore:
-    cv2 = require("cv2")
     x, y, w, h = box
     size = max(w, h)
     cx, cy = x + w / 2, y + h / 2

@@ -132,22 +132,30 @@ def _comfyui(text: dict[str, str]) -> dict[str, Any] | None:
     nodes = graph if isinstance(graph, dict) else {}
     if not (_is_api_graph(nodes) or (isinstance(workflow, dict) and "nodes" in workflow)):
         return None
-    prompts, models = [], []
-    for node in nodes.values():
-        if not isinstance(node, dict):
-            continue
+    texts: dict[str, str] = {}
+    linked: dict[str, list[str]] = {"positive": [], "negative": []}
+    models = []
+    for node_id, node in nodes.items():
         inputs = node.get("inputs") if isinstance(node.get("inputs"), dict) else {}
         for key in ("text", "text_g", "text_l", "prompt"):
             if isinstance(inputs.get(key), str):
-                prompts.append(inputs[key])
+                texts.setdefault(str(node_id), inputs[key])
         for key in ("ckpt_name", "unet_name", "model_name"):
             if isinstance(inputs.get(key), str):
                 models.append(inputs[key])
+        for side, ids in linked.items():
+            link = inputs.get(side)
+            if isinstance(link, list) and link:
+                ids.append(str(link[0]))
+    # A sampler's positive/negative inputs say which text is which; else all texts count.
+    positive = [texts[i] for i in linked["positive"] if i in texts] or list(texts.values())
+    negative = [texts[i] for i in linked["negative"] if i in texts]
     evidence = "png:prompt+workflow" if workflow else "png:prompt"
     return {
         "name": "ComfyUI",
         "evidence": evidence if nodes else "png:workflow",
-        "prompt": "\n".join(prompts) or None,
+        "prompt": "\n".join(dict.fromkeys(positive)) or None,
+        "negative_prompt": "\n".join(dict.fromkeys(negative)) or None,
         "model": models[0] if models else None,
     }
 
