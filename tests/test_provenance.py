@@ -309,6 +309,15 @@ def test_sd_watermarks_from_the_encoder(sdxl: bool, bug: bool, name: str, order:
     assert watermark["bit_accuracy"] >= 0.95
 
 
+def test_watermark_found_after_halving_the_image() -> None:
+    marked = fx.sd_watermarked(fx.photo("astronaut"))
+    half = cv2.resize(marked, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    watermark = inspect_bytes(fx.encode(half), NO_FACES)["watermark"]
+    assert (watermark["name"], watermark["scale"]) == ("StableDiffusionV1", 0.5)
+    plain_half = cv2.resize(fx.photo("astronaut"), None, fx=0.5, fy=0.5)
+    assert inspect_bytes(fx.encode(plain_half), NO_FACES)["watermark"] is None
+
+
 def test_watermark_survives_jpeg_without_chroma_subsampling() -> None:
     marked = fx.sd_watermarked(fx.photo("astronaut"))
     jpeg = fx.encode(marked, "JPEG", quality=90, subsampling=0)
