@@ -5,8 +5,9 @@
 
 Photos: scikit-image's ``astronaut``, matplotlib's ``grace_hopper``, the group photo and
 portrait that insightface's wheel ships under ``insightface/data/images`` (found on disk, the
-package is not imported: it would pull onnx), and scikit-image's ``lfw_subset`` (25 px faces,
-only at native size). Each photo is scaled so that its faces are about 256, 320, 400 and 512 px
+package is not imported: it would pull onnx). scikit-image's ``lfw_subset`` is left out: its
+25 px crops hold the face alone, with no surroundings for the score to compare against. Each
+face (cropped with 3x its box around it) is scaled so that it is about 256, 320, 400 and 512 px
 (Lanczos), flipped or not, and saved as PNG or JPEG q95/q85; every detected face of the
 untouched image is a negative, and the same image with one face swapped (``simulate_swap``,
 feather and mask size varied, then the same JPEG step) gives that face as a positive.

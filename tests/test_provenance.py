@@ -118,6 +118,20 @@ def test_c2pa_tampered_image_is_invalid(chain) -> None:
     assert c2pa["validation_state"] != "Valid"
 
 
+def test_c2pa_broken_stores_are_reported_not_raised(chain) -> None:
+    signer_chain, key, _ = chain
+    signed = fx.c2pa_signed(fx.encode(fx.photo("coffee"), "JPEG"), "image/jpeg", signer_chain, key)
+    at = signed.index(b"jumb")
+    cut = signed[: at + 200] + signed[at + 5000 :]
+    png = fx.encode(fx.photo("coffee"))
+    fake_box = (8).to_bytes(4, "big") + b"caBXjumbc2pa" + b"\0" * 4
+    for data in (cut, png[:-12] + fake_box + png[-12:]):
+        c2pa = inspect_bytes(data, NO_FACES)["c2pa"]
+        assert c2pa["present"] is True
+        assert c2pa["validation_state"] == "Unreadable"
+        assert c2pa["validation"].startswith("manifest could not be read: ")
+
+
 def test_c2pa_hosted_generator_named_from_claim(chain) -> None:
     signer_chain, key, _ = chain
     data = fx.c2pa_signed(
