@@ -233,8 +233,7 @@ def inspect_files(
     ] = None,
     face_swap: Annotated[bool, typer.Option(help="Score every face for swap artefacts.")] = True,
 ) -> None:
-    """Provenance of each file: C2PA, digital source type, generator, watermark, face swap,
-    opt-outs (needs the provenance extra)."""
+    """Provenance per file: C2PA, source type, generator, watermark, face swaps, opt-outs."""
     from safeset.provenance.report import run_inspect
 
     failed = run_inspect(
