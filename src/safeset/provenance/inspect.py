@@ -52,8 +52,11 @@ class Findings:
 
     @property
     def digital_source_type(self) -> dict[str, Any] | None:
-        """From C2PA actions first (signed), else from XMP (anyone can write XMP)."""
-        for name in (self.c2pa or {}).get("digital_source_types") or []:
+        """From C2PA actions first (signed), else from XMP (anyone can write XMP). Among a
+        store's manifests a synthetic type wins: an edit of a generated image stays generated."""
+        names = (self.c2pa or {}).get("digital_source_types") or []
+        synthetic = [n for n in names if n in SYNTHETIC_SOURCE_TYPES]
+        for name in synthetic or names:
             return {"value": name, "from": "c2pa", "synthetic": name in SYNTHETIC_SOURCE_TYPES}
         uri = self.xmp.get("digital_source_type")
         if uri:
