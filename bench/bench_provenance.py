@@ -7,10 +7,10 @@ Watermarked images are made by invisible-watermark's encoder (as SD v1/v2's txt2
 SDXL's watermarker call it) from scikit-image photos of 256x256 pixels' worth or more (the
 encoder's minimum; crops and full size); each is decoded as saved (PNG), after JPEG quality
 90 and 75 (Pillow's default 4:2:0 chroma subsampling, and 4:4:4), and after a 0.5x resize.
-The same images without a watermark give the false-positive count. Our numpy decoder and invisible-watermark's own ``WatermarkDecoder``
-run side by side on the same pixels: the bits they decode are compared and CPU time per image
-is reported as a ratio. Finally the CPU time of ``inspect_bytes`` per image: metadata only,
-+ watermark, + face-swap score.
+The same images without a watermark give the false-positive count. Our numpy decoder and
+invisible-watermark's own ``WatermarkDecoder`` run side by side on the same pixels: the bits
+they decode are compared and CPU time per image is reported as a ratio. Finally the CPU time
+of ``inspect_bytes`` per image: metadata only, + watermark, + face-swap score.
 """
 
 from __future__ import annotations
