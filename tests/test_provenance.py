@@ -192,6 +192,16 @@ def test_xmp_element_form_and_non_synthetic_types() -> None:
     assert found["opt_out"] is None  # DMI-ALLOWED reserves nothing
 
 
+def test_xmp_with_entities_is_not_expanded() -> None:
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
+        '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+    ) + fx.xmp_packet().split("?>", 1)[1].replace('Credit="', 'Credit="&c;')
+    found = inspect_bytes(fx.encode(fx.photo("coffee"), "JPEG", xmp=bomb.encode()), NO_FACES)
+    assert found["digital_source_type"]["value"] == "trainedAlgorithmicMedia"
+    assert found["generator"] is None  # the Credit property was never parsed
+
+
 def test_exif_software_names_a_hosted_generator() -> None:
     exif = Image.Exif()
     exif[0x0131] = "Adobe Firefly"

@@ -6,7 +6,8 @@ output) and the PLUS ``plus:DataMining`` property (``.../DMI-PROHIBITED-AIMLTRAI
 the creator's text-and-data-mining reservation) in the XMP packet. Either may be written as an
 attribute of ``rdf:Description`` or as a child element, with or without ``rdf:resource``, so
 both are read. The packet is parsed with the standard library's expat-based ElementTree, which
-resolves no external entities; a packet that is not XML is searched for the two values alone.
+resolves no external entities; a packet with a DTD (XMP never needs one) or that is not XML is
+only searched for the two values.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def read_xmp(packet: str | None) -> XmpFacts:
     """The properties in ``_PROPERTIES`` found in an XMP packet (first value of each)."""
     if not packet:
         return XmpFacts()
+    if "<!DOCTYPE" in packet or "<!ENTITY" in packet:
+        # XMP never needs a DTD; entity tricks (billion laughs) are not parsed at all.
+        return _fallback(packet)
     try:
         root = ET.fromstring(_strip_packet_wrapper(packet))
     except ET.ParseError:
