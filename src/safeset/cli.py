@@ -1,4 +1,4 @@
-"""Command line: ``safeset scan | clean | report | hash | demo``.
+"""Command line: ``safeset scan | clean | report | hash | inspect | demo``.
 
 User-caused problems surface as one line on stderr and exit code 2; see safeset.errors.
 """
@@ -246,6 +246,28 @@ def hash_files(
             stderr.print(f"safeset: {error}", markup=False, highlight=False)
         else:
             typer.echo(line)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("inspect")
+def inspect_files(
+    files: Annotated[list[Path], typer.Argument(help="Image files.")],
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="One JSON object per file, one per line.")
+    ] = False,
+    trust_anchors: Annotated[
+        Path | None,
+        typer.Option(help="PEM file of C2PA signer roots to trust (default: trust not checked)."),
+    ] = None,
+    face_swap: Annotated[bool, typer.Option(help="Score every face for swap artefacts.")] = True,
+) -> None:
+    """Provenance per file: C2PA, source type, generator, watermark, face swaps, opt-outs."""
+    from safeset.provenance.report import run_inspect
+
+    failed = run_inspect(
+        files, json_lines=json_lines, trust_anchors=trust_anchors, face_swap=face_swap
+    )
     if failed:
         raise typer.Exit(1)
 
