@@ -27,7 +27,7 @@ from safeset.provenance.metadata import MAX_TEXT_BYTES, png_text
 from safeset.provenance.simulate import simulate_swap
 
 from . import provenance_fixtures as fx
-from .conftest import run_cli
+from .support import all_rows, run_cli
 
 NO_FACES = InspectOptions(face_swap=False)
 DMI = "http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING"
@@ -527,3 +527,50 @@ def test_unreadable_pixels_are_an_error_not_a_crash() -> None:
     found = inspect_bytes(truncated, InspectOptions())
     assert found["error"] == "image could not be decoded"
     assert found["generator"]["name"] == "AUTOMATIC1111"  # text chunks precede the pixels
+
+
+# --- scan --provenance ------------------------------------------------------------------------
+
+
+def test_scan_with_provenance_records_tags_and_honours_opt_outs(
+    known_list: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rgb = fx.photo("hubble_deep_field")
+    files = {
+        # Not the stand-in list's photos: only provenance may act here.
+        "generated.png": fx.a1111_png(rgb),
+        "opted-out.jpg": fx.encode(
+            fx.photo("retina"), "JPEG", xmp=fx.xmp_packet(None, data_mining=DMI).encode()
+        ),
+        "plain.jpg": fx.encode(fx.photo("immunohistochemistry"), "JPEG"),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    out = tmp_path / "scan"
+    result = run_cli("scan", folder, "--list", known_list, "--out", out, "--provenance", "-q")
+    assert result.returncode == 0, result.stderr
+    rows = {r["location"]: r for r in all_rows(out)}
+    assert rows["generated.png"]["generator"] == "AUTOMATIC1111"
+    assert (rows["generated.png"]["action"], rows["generated.png"]["reasons"]) == (
+        "keep",
+        ["synthetic:generator:AUTOMATIC1111"],
+    )
+    assert rows["opted-out.jpg"]["action"] == "remove"
+    # (The fixture's packet credits "Made with Google AI": a generator's mark too.)
+    assert rows["opted-out.jpg"]["reasons"] == [
+        "synthetic:generator:Google AI",
+        "opt-out:xmp:plus:DataMining=DMI-PROHIBITED-AIMLTRAINING",
+    ]
+    assert (rows["plain.jpg"]["action"], rows["plain.jpg"]["synthetic_evidence"]) == ("keep", [])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["provenance"] == {
+        "face-swap+explicit": 0,
+        "face-swap-suspected": 0,
+        "opt-out": 1,
+        "synthetic": 2,
+    }
+    cleaned = run_cli("clean", folder, "--scan", out, "--out", tmp_path / "clean", "-q")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert sorted(p.name for p in (tmp_path / "clean").iterdir()) == ["generated.png", "plain.jpg"]

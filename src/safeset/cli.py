@@ -64,6 +64,16 @@ PolicyFile = Annotated[
 ]
 
 
+def _provenance_signals(on: bool, face_swap: bool, trust_anchors: Path | None) -> tuple:
+    if not on:
+        if face_swap or trust_anchors:
+            raise SafesetError("--face-swap and --trust-anchors are for --provenance")
+        return ()
+    from safeset.provenance.signal import ProvenanceSignal
+
+    return (ProvenanceSignal(face_swap=face_swap, trust_anchors=trust_anchors),)
+
+
 def _effective_policy(path: Path | None, screen: bool) -> Policy:
     policy = Policy.load(path) if path else Policy()
     return replace(policy, screen=True) if screen else policy
@@ -124,6 +134,20 @@ def scan(
     ] = 60.0,
     screen: Screen = False,
     policy: PolicyFile = None,
+    provenance: Annotated[
+        bool,
+        typer.Option(
+            help="Also record provenance: C2PA, IPTC/XMP, generator metadata, watermarks, "
+            "opt-outs (needs the provenance extra)."
+        ),
+    ] = False,
+    face_swap: Annotated[
+        bool, typer.Option(help="With --provenance: also score faces for swap artefacts.")
+    ] = False,
+    trust_anchors: Annotated[
+        Path | None,
+        typer.Option(help="With --provenance: PEM file of C2PA signers' roots you trust."),
+    ] = None,
     engine: Annotated[
         str,
         typer.Option(help="local: a process pool; ray: Ray tasks (needs the ray extra)."),
@@ -168,6 +192,7 @@ def scan(
         thresholds={"pdq": pdq_threshold},
         sample_timeout=sample_timeout,
         policy=_effective_policy(policy, screen),
+        signals=_provenance_signals(provenance, face_swap, trust_anchors),
     )
     summary = run_scan(
         sources,

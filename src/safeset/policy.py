@@ -176,7 +176,8 @@ class Unreadable(Rule):
         return [f"error:{error}"] if error else []
 
 
-#: The rules every policy applies, in the order their reasons are listed.
+#: The rules every policy applies, in the order their reasons are listed (the provenance
+#: rules join them at the end of this module).
 RULES: list[Rule] = [
     HashMatch(),
     ExplicitAndMinor(),
@@ -223,7 +224,8 @@ class Policy:
         if not fired:
             return Decision(Action.KEEP, ())
         action = max((a for a, _ in fired), key=lambda a: a.severity)
-        return Decision(action, tuple(r for _, r in fired))
+        # Two rules may give one reason (explicit+minor-indicators): it is listed once.
+        return Decision(action, tuple(dict.fromkeys(r for _, r in fired)))
 
     def describe(self) -> dict[str, Any]:
         """The effective policy as plain data (job identity, ``policy show``)."""
@@ -312,3 +314,13 @@ def _terms(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
         raise SafesetError(f"{where} must be a list of non-empty strings")
     return tuple(t.strip().lower() for t in value)
+
+
+def _provenance_rules() -> None:
+    # Imported here, not at the top: they are written against Rule, defined above.
+    from safeset.provenance.rules import PROVENANCE_RULES
+
+    RULES.extend(PROVENANCE_RULES)
+
+
+_provenance_rules()
