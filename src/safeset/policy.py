@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from safeset.errors import SafesetError
+from safeset.lists.allow import cancelled_by
 from safeset.matching.matcher import Match
 from safeset.signals.terms import DEFAULT_MINOR_TERMS, DEFAULT_SEXUAL_TERMS, TermList
 
@@ -96,6 +97,22 @@ def match_reason(m: Match) -> str:
     return f"hash:{m.list_name}:{m.signal_type}:d={m.distance}{variant}"
 
 
+def hash_rules(matches: Sequence[Match], default: Action) -> list[tuple[Action, str]]:
+    """What the hash matches call for: each block match its list's action (else ``default``),
+    unless an allow-list match cancels it (see safeset.lists.allow)."""
+    fired: list[tuple[Action, str]] = []
+    for m in matches:
+        if m.role == "allow":
+            continue
+        allow = cancelled_by(m, matches)
+        if allow is None:
+            fired.append((Action(m.action) if m.action else default, match_reason(m)))
+        else:
+            fired.append((Action.KEEP, f"allowed:{allow.list_name}:entry {allow.entry}"))
+            fired.append((Action.KEEP, f"cancelled:{match_reason(m)}"))
+    return list(dict.fromkeys(fired))
+
+
 @dataclass(frozen=True)
 class Policy:
     actions: Actions = field(default_factory=Actions)
@@ -105,7 +122,7 @@ class Policy:
     screen: bool = False
 
     def decide(self, ev: Evidence) -> Decision:
-        fired = [(self.actions.hash_match, match_reason(m)) for m in ev.matches]
+        fired = hash_rules(ev.matches, self.actions.hash_match)
         fired += self._content_rules(ev)
         if ev.error:
             fired.append((self.actions.unreadable, f"error:{ev.error}"))

@@ -47,13 +47,20 @@ def refuse_inside_sources(out: Path, sources: list[Source], what: str) -> None:
 
 
 def load_lists(texts: list[str]) -> list[HashList]:
+    from safeset.lists.config import check_cancels, is_lists_file, load_lists_file
+
     if not texts:
         raise SafesetError("no hash list given: pass at least one --list FILE")
-    lists = [load_list(ListSpec.parse(t)) for t in texts]
+    lists = [
+        hl
+        for t in texts
+        for hl in (load_lists_file(Path(t)) if is_lists_file(t) else [load_list(ListSpec.parse(t))])
+    ]
     names = [hl.name for hl in lists]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise SafesetError(f"two lists are named {duplicate!r}: name them with --list NAME=FILE")
+    check_cancels(lists)
     return lists
 
 
@@ -64,7 +71,8 @@ def job_record(
     return {
         "sources": [s.describe() for s in sources],
         "lists": [
-            {"name": hl.name, "sha256": hl.fingerprint, "entries": hl.counts()} for hl in lists
+            {"name": hl.name, "sha256": hl.fingerprint, "entries": hl.counts(), **hl.rules()}
+            for hl in lists
         ],
         "options": options.describe(),
     }
@@ -104,7 +112,12 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
         {
             "shards": len(shards),
             "lists": [
-                {"name": hl.name, "entries": hl.counts(), "skipped": dict(hl.skipped)}
+                {
+                    "name": hl.name,
+                    "entries": hl.counts(),
+                    "skipped": dict(hl.skipped),
+                    **hl.rules(),
+                }
                 for hl in lists
             ],
             # Everything that may differ between an interrupted-and-resumed run and a clean one.

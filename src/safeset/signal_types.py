@@ -79,22 +79,6 @@ SIGNAL_TYPES: dict[str, type[SignalType]] = {t.name: t for t in (PDQ, MD5, SHA1,
 # Names other tools use for the same thing.
 ALIASES = {"photo_md5": "md5", "pdq_hash": "pdq", "sha-1": "sha1", "sha-256": "sha256"}
 
-# Types that ThreatExchange datasets carry but that say nothing about a still image's bytes or
-# pixels; they are skipped (and counted) rather than rejected, so mixed exports load as they are.
-FOREIGN_TYPES = frozenset(
-    {
-        "video_md5",
-        "video_tmk_pdqf",
-        "vpdq",
-        "url",
-        "url_md5",
-        "raw_text",
-        "trend_query",
-        "photodna",
-    }
-)
-
-
 def lookup(name: str) -> type[SignalType] | None:
     """The signal type for a name as written in a list or on the command line, else None."""
     key = name.strip().lower()

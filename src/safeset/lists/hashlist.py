@@ -54,6 +54,20 @@ class HashList:
     fingerprint: str = ""
     # Indexes loaded from a saved list (safeset lists build), by signal type.
     prebuilt: dict[str, ExactIndex | PDQIndex] = field(default_factory=dict)
+    # Per-list rules from a lists file (safeset.lists.config); None: the scan's own setting.
+    pdq_threshold: int | None = None
+    action: str | None = None  # "remove" or "review" for a match on this list
+    role: str = "block"  # "allow": a match cancels block-list matches on the same file
+    cancels: tuple[str, ...] = ()  # allow lists: only these block lists (empty: all)
+
+    def rules(self) -> dict[str, object]:
+        """The per-list rules as plain data (job identity, summary)."""
+        return {
+            "pdq_threshold": self.pdq_threshold,
+            "action": self.action,
+            "role": self.role,
+            "cancels": list(self.cancels),
+        }
 
     def index(self, type_name: str) -> ExactIndex | PDQIndex:
         """The search index for one signal type: prebuilt if saved, else built now."""

@@ -25,6 +25,10 @@ class Match:
     distance: int
     variant: int = 0  # which rotation/flip matched (0 = as stored)
     part: str = ""  # which stored file of the sample matched (its location or a part's name)
+    # The matched list's own rules (HashList.action / role / cancels), for the policy.
+    action: str | None = None
+    role: str = "block"
+    cancels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -57,6 +61,14 @@ class Matcher:
         self._indexes = [
             {type_name: hl.index(type_name) for type_name in hl.values} for hl in self._lists
         ]
+        # A list's own PDQ threshold (lists file) wins over the scan's.
+        self._threshold = {
+            hl.name: pdq_threshold if hl.pdq_threshold is None else hl.pdq_threshold
+            for hl in self._lists
+        }
+        # With an allow list, matches are kept per stored file: an allow match on one file of
+        # a sample must not hide a block match on another of its files.
+        self._per_part = any(hl.role == "allow" for hl in self._lists)
 
     @property
     def signal_types(self) -> list[str]:
@@ -72,40 +84,44 @@ class Matcher:
         """Matches as ``match`` gives them, and the samples with a PDQ entry just past the
         threshold (within ``margin`` bits) on a list they do not match: worth a second look
         with a more precise hash before that entry is dismissed."""
-        best: list[dict[tuple[str, str], Match]] = [{} for _ in batch]
+        best: list[dict[tuple[str, str, str], Match]] = [{} for _ in batch]
         for type_name in self.signal_types:
             sample_of, variant_of, part_of, queries = self._queries(batch, type_name)
             if not len(queries):
                 continue
             perceptual = SIGNAL_TYPES[type_name].perceptual
-            radius = self.pdq_threshold + margin if perceptual else 0
             for hl, indexes in zip(self._lists, self._indexes, strict=True):
                 if type_name not in indexes:
                     continue
+                radius = self._threshold[hl.name] + margin if perceptual else 0
                 rows, ids, dists = indexes[type_name].search(queries, radius)
                 lines = hl.lines[type_name]
                 for row, entry, dist in zip(
                     rows.tolist(), ids.tolist(), dists.tolist(), strict=True
                 ):
                     s = sample_of[row]
-                    current = best[s].get((hl.name, type_name))
+                    key = (hl.name, type_name, part_of[row] if self._per_part else "")
+                    current = best[s].get(key)
                     if current is None or dist < current.distance:
-                        best[s][(hl.name, type_name)] = Match(
+                        best[s][key] = Match(
                             hl.name,
                             int(lines[entry]),
                             type_name,
                             dist,
                             variant_of[row],
                             part_of[row],
+                            hl.action,
+                            hl.role,
+                            hl.cancels,
                         )
         near = {
             s
             for s, found in enumerate(best)
-            if any(m.distance > self.pdq_threshold for m in found.values())
+            if any(m.distance > self._threshold[m.list_name] for m in found.values())
         }
         matches = [
             sorted(
-                (m for m in b.values() if m.distance <= self.pdq_threshold),
+                (m for m in b.values() if m.distance <= self._threshold[m.list_name]),
                 key=lambda m: (m.distance, m.list_name),
             )
             for b in best
