@@ -79,6 +79,7 @@ SIGNAL_TYPES: dict[str, type[SignalType]] = {t.name: t for t in (PDQ, MD5, SHA1,
 # Names other tools use for the same thing.
 ALIASES = {"photo_md5": "md5", "pdq_hash": "pdq", "sha-1": "sha1", "sha-256": "sha256"}
 
+
 def lookup(name: str) -> type[SignalType] | None:
     """The signal type for a name as written in a list or on the command line, else None."""
     key = name.strip().lower()
