@@ -221,3 +221,77 @@ def test_allow_rules() -> None:
     assert decision.reasons == ("allowed:fp:entry 3", "cancelled:hash:ncmec:pdq:d=5")
     review = Policy().decide(Evidence(matches=[_m("leads", "pdq", action="review")]))
     assert review.action is Action.REVIEW
+
+
+def _flip(value: bytes, bits: int) -> bytes:
+    """``value`` with its first ``bits`` bits flipped: a PDQ exactly ``bits`` away."""
+    n = int.from_bytes(value, "big") ^ (((1 << bits) - 1) << (256 - bits))
+    return n.to_bytes(32, "big")
+
+
+def test_matcher_thresholds_and_near_misses_are_per_list(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from safeset.lists import ListSpec, load_list
+    from safeset.matching.matcher import Matcher, SampleSignals
+
+    entry = bytes(range(32))
+    (tmp_path / "l.txt").write_text(f"pdq {entry.hex()}\n")
+    base = load_list(ListSpec.parse(str(tmp_path / "l.txt")))
+    tight = replace(base, name="tight", pdq_threshold=4, prebuilt={})
+    loose = replace(base, name="loose", prebuilt={})
+    matcher = Matcher([tight, loose], pdq_threshold=31)
+    batch = [SampleSignals(pdq=[(_flip(entry, d), 100, 0, "x")]) for d in (3, 10, 20, 35, 45)]
+    matches, near = matcher.match_with_near(batch, margin=8)
+    found = [{m.list_name: m.distance for m in ms} for ms in matches]
+    assert found == [{"tight": 3, "loose": 3}, {"loose": 10}, {"loose": 20}, {}, {}]
+    # 10 is within tight's 4 + 8; 35 within loose's 31 + 8; 20 and 45 near no threshold.
+    assert near == {1, 3}
+
+
+def test_an_allow_match_on_one_file_leaves_a_block_match_on_another(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from safeset.lists import ListSpec, load_list
+    from safeset.matching.matcher import Matcher, SampleSignals
+
+    entry = bytes(range(32))
+    (tmp_path / "l.txt").write_text(f"pdq {entry.hex()}\n")
+    base = load_list(ListSpec.parse(str(tmp_path / "l.txt")))
+    block = replace(base, name="ncmec", prebuilt={})
+    allow = replace(base, name="fp", role="allow", pdq_threshold=0, prebuilt={})
+    # The exact entry on one stored file (allowed), a near copy on the sample's other file.
+    sample = SampleSignals(
+        pdq=[(entry, 100, 0, "s.jpg"), (_flip(entry, 6), 100, 0, "s.tar/second.png")]
+    )
+    (found,) = Matcher([block, allow]).match([sample])
+    assert [(m.list_name, m.part) for m in found] == [
+        ("ncmec", "s.jpg"),
+        ("ncmec", "s.tar/second.png"),
+        ("fp", "s.jpg"),
+    ]
+    decision = Policy().decide(Evidence(matches=found))
+    assert decision.action is Action.REMOVE
+    assert "hash:ncmec:pdq:d=6" in decision.reasons
+    assert "cancelled:hash:ncmec:pdq:d=0" in decision.reasons
+
+
+def test_lists_info_shows_rules_and_counts_never_entries(job) -> None:
+    root, *_ = job
+    result = run_cli("lists", "info", str(root / "lists.toml"))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "list leads: pdq 1" in out and "rules: role block; action review" in out
+    assert "list coffee-tight: pdq 1" in out and f"pdq_threshold {TIGHT}" in out
+    assert "list fp: pdq 2" in out and "rules: role allow; pdq_threshold 4" in out
+    assert "list ncmec: pdq 1, md5 1" in out
+    entries = [
+        line.split()[1]
+        for f in (root / "lists").glob("*.txt")
+        for line in f.read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert len(entries) == 6 and not any(e in out for e in entries)
+    as_json = json.loads(run_cli("lists", "info", "--json", str(root / "lists" / "fp.txt")).stdout)
+    assert as_json[0]["entries"] == {"pdq": 2} and as_json[0]["file"]["bytes"] > 0
+    assert not any(e in json.dumps(as_json) for e in entries)

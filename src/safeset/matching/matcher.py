@@ -122,7 +122,8 @@ class Matcher:
         matches = [
             sorted(
                 (m for m in b.values() if m.distance <= self._threshold[m.list_name]),
-                key=lambda m: (m.distance, m.list_name),
+                # Block matches first: the manifest names the first match as the one that counts.
+                key=lambda m: (m.role == "allow", m.distance, m.list_name),
             )
             for b in best
         ]
