@@ -229,3 +229,28 @@ def test_credentials_from_file_and_environment(
     with pytest.raises(SafesetError) as err:
         load_credentials("ncmec", broken)
     assert "not valid TOML" in str(err.value) and SECRET not in str(err.value)
+
+
+def test_ncmec_entries_keep_image_md5_and_pdq(known: dict[str, str]) -> None:
+    from threatexchange.exchanges.clients.ncmec.hash_api import NCMECEntryType, NCMECEntryUpdate
+    from threatexchange.exchanges.impl.ncmec_api import NCMECCollabConfig
+
+    from safeset.lists.exchange import _rows
+
+    def entry(id_, kind, fingerprints, *, deleted=False, member=7):
+        return NCMECEntryUpdate(id_, member, kind, deleted, "A1", fingerprints, {})
+
+    md5 = "0123456789abcdef" * 2
+    records = {
+        "1": entry("1", NCMECEntryType.image, {"md5": md5, "pdq": known["rocket"], "pdna": "x"}),
+        "2": entry("2", NCMECEntryType.video, {"md5": "f" * 32}),
+        "3": entry("3", NCMECEntryType.image, {"md5": "e" * 32}, deleted=True),
+        "4": entry("4", NCMECEntryType.image, {"md5": "d" * 32}, member=8),
+    }
+    collab = NCMECCollabConfig(name="ncmec", environment=None, only_esp_ids={7})
+    rows, skipped = _rows("ncmec", collab, records)
+    assert rows == [
+        ["md5", md5, "ncmec", "POSITIVE_CLASS", "A1"],
+        ["pdq", known["rocket"], "ncmec", "POSITIVE_CLASS", "A1"],
+    ]
+    assert skipped == {"unsupported type photodna": 1, "unsupported type video_md5": 1}
