@@ -254,3 +254,40 @@ def test_ncmec_entries_keep_image_md5_and_pdq(known: dict[str, str]) -> None:
         ["pdq", known["rocket"], "ncmec", "POSITIVE_CLASS", "A1"],
     ]
     assert skipped == {"unsupported type photodna": 1, "unsupported type video_md5": 1}
+
+
+def test_fetch_state_round_trips_as_json(known: dict[str, str], tmp_path: Path) -> None:
+    """The checkpoint and records are stored as JSON (never a pickle) and come back equal."""
+    from threatexchange.exchanges.clients.ncmec.hash_api import (
+        Feedback,
+        FeedbackType,
+        NCMECEntryType,
+        NCMECEntryUpdate,
+        NCMECEnvironment,
+        StatusResult,
+    )
+    from threatexchange.exchanges.impl.ncmec_api import (
+        NCMECCheckpoint,
+        NCMECCollabConfig,
+        NCMECSignalExchangeAPI,
+    )
+
+    from safeset.lists.exchange import _load_state, _state_bytes, _write_private
+
+    collab = NCMECCollabConfig(name="n", environment=NCMECEnvironment.NGO, only_esp_ids={3, 1})
+    vote = Feedback(FeedbackType.downvote, StatusResult(7, "esp"), "not csam")
+    records = {
+        "e1": NCMECEntryUpdate(
+            "e1", 3, NCMECEntryType.image, False, "A1", {"pdq": known["rocket"]}, {"pdq": [vote]}
+        )
+    }
+    state = {"exchange": "ncmec", "collab": collab, "checkpoint": NCMECCheckpoint(1700000000)}
+    (tmp_path / "l" / "fetch").mkdir(parents=True)
+    _write_private(
+        tmp_path / "l" / "fetch" / "state.json", _state_bytes(state | {"records": records})
+    )
+    back = _load_state(tmp_path / "l", "ncmec", collab, NCMECSignalExchangeAPI)
+    assert back == {"checkpoint": state["checkpoint"], "records": records}
+    other = NCMECCollabConfig(name="n", environment=NCMECEnvironment.Industry)
+    with pytest.raises(SafesetError, match="another exchange or collaboration"):
+        _load_state(tmp_path / "l", "ncmec", other, NCMECSignalExchangeAPI)

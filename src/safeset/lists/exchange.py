@@ -5,9 +5,10 @@ hash API, StopNCII, ThreatExchange, and its local-file exchange for lists on dis
 those clients as they are (the ``exchanges`` extra) rather than its own.
 
 The folder written is a saved list (``--list FOLDER``, ``lists info FOLDER``) with, beside it,
-``fetch/state.pickle`` (the exchange's checkpoint and its records, pickled as python-
-threatexchange's own CLI keeps them) and ``fetch/entries.csv`` (the usable entries, in the
-ThreatExchange CSV form the saved list was built from; match entry numbers are its lines).
+``fetch/state.json`` (the exchange's checkpoint and its records, in python-threatexchange's own
+JSON form for them: never a pickle, so a folder someone hands you cannot run code) and
+``fetch/entries.csv`` (the usable entries, in the ThreatExchange CSV form the saved list was
+built from; match entry numbers are its lines).
 A rerun hands the stored checkpoint back to the client, so only what changed since is fetched,
 then merges the changes with the client's own merge rule. Everything is written with 0600
 permissions in a 0700 folder; no entry is ever printed or logged (the clients' own logging is
@@ -22,13 +23,13 @@ import io
 import json
 import logging
 import os
-import pickle
 import shutil
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,7 @@ def run_fetch(req: FetchRequest) -> FetchResult:
     _recover_swap(out)
     name = req.name or out.name
     collab, api_cls = _collab_and_api(req, name)
-    state = _load_state(out, req.exchange, collab)
+    state = _load_state(out, req.exchange, collab, api_cls)
     credentials = load_credentials(req.exchange, req.credentials)
     with _private_and_silent():
         api = (
@@ -337,7 +338,7 @@ def _checkpoint_time(checkpoint: Any) -> str | None:
 
 
 def _state_path(out: Path) -> Path:
-    return out / "fetch" / "state.pickle"
+    return out / "fetch" / "state.json"
 
 
 def _previous_meta(out: Path) -> dict[str, Any] | None:
@@ -346,24 +347,80 @@ def _previous_meta(out: Path) -> dict[str, Any] | None:
     return json.loads((out / "meta.json").read_text())
 
 
-def _load_state(out: Path, exchange: str, collab: Any) -> dict[str, Any] | None:
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"cannot store {type(value).__name__} in the fetch state")
+
+
+def _plain(obj: Any) -> Any:
+    """A python-threatexchange dataclass as JSON-ready data."""
+    return json.loads(json.dumps(asdict(obj), default=_json_safe))
+
+
+def _record_cls(exchange: str, api_cls: type) -> type:
+    """The class of the records an exchange's client merges (what fetch_iter yields)."""
+    if exchange == "ncmec":
+        from threatexchange.exchanges.clients.ncmec.hash_api import NCMECEntryUpdate
+
+        return NCMECEntryUpdate
+    return api_cls.get_record_cls()
+
+
+def _state_bytes(state: dict[str, Any]) -> bytes:
+    checkpoint = state["checkpoint"]
+    data = {
+        "format": STATE_FORMAT,
+        "version": STATE_VERSION,
+        "exchange": state["exchange"],
+        "collab": _plain(state["collab"]),
+        "checkpoint": None if checkpoint is None else _plain(checkpoint),
+        "records": [
+            [list(key) if isinstance(key, tuple) else key, _plain(value)]
+            for key, value in state["records"].items()
+        ],
+    }
+    return json.dumps(data, default=_json_safe).encode()
+
+
+def _load_state(out: Path, exchange: str, collab: Any, api_cls: type) -> dict[str, Any] | None:
     """The stored state of an earlier fetch into ``out``, or None for a first fetch."""
+    from threatexchange.utils.dataclass_json import dataclass_load_dict
+
     if not out.exists():
         return None
     path = _state_path(out)
     if not path.is_file():
         raise SafesetError(f"{out} exists and is not a fetched list; choose a new folder")
-    # Our own 0600 file, in the form python-threatexchange's CLI keeps its state in.
-    with open(path, "rb") as f:
-        state = pickle.load(f)
-    if state.get("format") != STATE_FORMAT or state.get("version") != STATE_VERSION:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise SafesetError(f"{out}: unreadable fetch state; fetch into a new folder") from None
+    if data.get("format") != STATE_FORMAT or data.get("version") != STATE_VERSION:
         raise SafesetError(f"{out}: fetch state of another safeset version; use a new folder")
-    if state["exchange"] != exchange or state["collab"] != collab:
+    if data["exchange"] != exchange or data["collab"] != _plain(collab):
         raise SafesetError(
             f"{out} was fetched from another exchange or collaboration "
-            f"({state['exchange']}); choose a new folder"
+            f"({data['exchange']}); choose a new folder"
         )
-    return state
+    record_cls = _record_cls(exchange, api_cls)
+    try:
+        checkpoint = data["checkpoint"]
+        return {
+            "checkpoint": None
+            if checkpoint is None
+            else dataclass_load_dict(checkpoint, api_cls.get_checkpoint_cls()),
+            "records": {
+                (tuple(key) if isinstance(key, list) else key): dataclass_load_dict(
+                    value, record_cls
+                )
+                for key, value in data["records"]
+            },
+        }
+    except Exception:  # dacite's errors: a damaged or hand-edited file
+        raise SafesetError(f"{out}: damaged fetch state; fetch into a new folder") from None
 
 
 def _write(
@@ -378,7 +435,7 @@ def _write(
 ) -> dict[str, Any]:
     """Write the folder (a saved list plus fetch state), replacing an earlier one whole."""
     if not rebuild:  # same entries: the saved list stands; only state and meta move on
-        _write_private(_state_path(out), pickle.dumps(state))
+        _write_private(_state_path(out), _state_bytes(state))
         meta = json.loads((out / "meta.json").read_text())
         meta["fetched"] = fetched
         _write_private(out / "meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())
@@ -401,7 +458,7 @@ def _write(
         save_list(replace(hl, path=out / "fetch" / "entries.csv"), staging)
         (staging / "fetch").mkdir(mode=0o700)
         os.replace(entries, staging / "fetch" / "entries.csv")
-        _write_private(_state_path(staging), pickle.dumps(state))
+        _write_private(_state_path(staging), _state_bytes(state))
         meta = json.loads((staging / "meta.json").read_text())
         meta["fetched"] = fetched
         _write_private(staging / "meta.json", json.dumps(meta, indent=2, sort_keys=True).encode())
