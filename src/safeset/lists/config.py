@@ -40,7 +40,10 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 def is_lists_file(text: str) -> bool:
     """Whether a ``--list`` argument names a lists file rather than one list."""
-    return text.lower().endswith(".toml") and "=" not in text.split(":", 1)[0]
+    if not text.lower().endswith(".toml"):
+        return False
+    spec = ListSpec.parse(text)  # NAME= or TYPE: before it: one list, whatever its suffix
+    return spec.declared is None and "=" not in text.split(":", 1)[0]
 
 
 def load_lists_file(path: Path) -> list[HashList]:
