@@ -25,10 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from safeset.engine import Engine
+from safeset.api import scan
+from safeset.engines import LocalEngine, RayEngine
 from safeset.examples import build_examples, write_known_list, write_webdataset
 from safeset.pipeline import ScanOptions
-from safeset.scan import ScanRequest, run_scan
 
 
 def build_dataset(root: Path, samples: int) -> tuple[Path, Path, int]:
@@ -76,21 +76,14 @@ def cpu_seconds() -> float:
 
 
 def timed_scan(
-    root: Path, data: Path, known: Path, engine: Engine, workers: int, dihedral: bool
+    root: Path, data: Path, known: Path, engine: str, workers: int, dihedral: bool
 ) -> tuple[float, float, bytes]:
-    out = root / f"scan-{engine.value}"
+    out = root / f"scan-{engine}"
     shutil.rmtree(out, ignore_errors=True)
-    request = ScanRequest(
-        [str(data)],
-        [str(known)],
-        out,
-        ScanOptions(dihedral=dihedral),
-        workers=workers,
-        quiet=True,
-        engine=engine,
-    )
+    runner = LocalEngine(workers) if engine == "local" else RayEngine(workers)
     started, cpu = time.monotonic(), cpu_seconds()
-    run_scan(request)
+    options = ScanOptions(dihedral=dihedral)
+    scan([data], [known], out, options=options, engine=runner, progress=False)
     wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
     return wall, cpu, (out / "manifest.csv").read_bytes()
 
@@ -136,7 +129,7 @@ def main() -> None:
         cpus: dict[str, list[float]] = {label: [] for label in times}
         manifests: set[bytes] = set()
 
-        def run(label: str, engine: Engine) -> None:
+        def run(label: str, engine: str) -> None:
             wall, cpu, manifest = timed_scan(root, data, known, engine, args.workers, args.dihedral)
             times[label].append(wall)
             manifests.add(manifest)
@@ -150,11 +143,11 @@ def main() -> None:
         startup: list[float] = []
         # Interleaved, so that a change in the machine's load hits every engine alike.
         for _ in range(args.repeat):
-            run("local", Engine.LOCAL)
-            run("ray cold", Engine.RAY)
+            run("local", "local")
+            run("ray cold", "ray")
             startup.append(start_ray(args.workers))
             try:
-                run("ray warm", Engine.RAY)
+                run("ray warm", "ray")
             finally:
                 stop_ray()
         if len(manifests) != 1:

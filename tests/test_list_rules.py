@@ -229,20 +229,31 @@ def _flip(value: bytes, bits: int) -> bytes:
     return n.to_bytes(32, "big")
 
 
+def _pdq_signals(*values: tuple[bytes, str]):
+    """One sample's PDQ values, each on the stored file named beside it."""
+    from safeset.matching.matcher import SampleSignals
+    from safeset.signals import HashValue
+
+    signals = SampleSignals()
+    for value, file in values:
+        signals.add("pdq", [HashValue(value)], file)
+    return signals
+
+
 def test_matcher_thresholds_and_near_misses_are_per_list(tmp_path: Path) -> None:
     from dataclasses import replace
 
     from safeset.lists import ListSpec, load_list
-    from safeset.matching.matcher import Matcher, SampleSignals
+    from safeset.matching.matcher import Matcher
 
     entry = bytes(range(32))
     (tmp_path / "l.txt").write_text(f"pdq {entry.hex()}\n")
     base = load_list(ListSpec.parse(str(tmp_path / "l.txt")))
     tight = replace(base, name="tight", pdq_threshold=4, prebuilt={})
     loose = replace(base, name="loose", prebuilt={})
-    matcher = Matcher([tight, loose], pdq_threshold=31)
-    batch = [SampleSignals(pdq=[(_flip(entry, d), 100, 0, "x")]) for d in (3, 10, 20, 35, 45)]
-    matches, near = matcher.match_with_near(batch, margin=8)
+    matcher = Matcher([tight, loose], {"pdq": 31})
+    batch = [_pdq_signals((_flip(entry, d), "x")) for d in (3, 10, 20, 35, 45)]
+    matches, near = matcher.match_with_near(batch, {"pdq": 8})
     found = [{m.list_name: m.distance for m in ms} for ms in matches]
     assert found == [{"tight": 3, "loose": 3}, {"loose": 10}, {"loose": 20}, {}, {}]
     # 10 is within tight's 4 + 8; 35 within loose's 31 + 8; 20 and 45 near no threshold.
@@ -253,7 +264,7 @@ def test_an_allow_match_on_one_file_leaves_a_block_match_on_another(tmp_path: Pa
     from dataclasses import replace
 
     from safeset.lists import ListSpec, load_list
-    from safeset.matching.matcher import Matcher, SampleSignals
+    from safeset.matching.matcher import Matcher
 
     entry = bytes(range(32))
     (tmp_path / "l.txt").write_text(f"pdq {entry.hex()}\n")
@@ -261,9 +272,7 @@ def test_an_allow_match_on_one_file_leaves_a_block_match_on_another(tmp_path: Pa
     block = replace(base, name="ncmec", prebuilt={})
     allow = replace(base, name="fp", role="allow", pdq_threshold=0, prebuilt={})
     # The exact entry on one stored file (allowed), a near copy on the sample's other file.
-    sample = SampleSignals(
-        pdq=[(entry, 100, 0, "s.jpg"), (_flip(entry, 6), 100, 0, "s.tar/second.png")]
-    )
+    sample = _pdq_signals((entry, "s.jpg"), (_flip(entry, 6), "s.tar/second.png"))
     (found,) = Matcher([block, allow]).match([sample])
     assert [(m.list_name, m.part) for m in found] == [
         ("ncmec", "s.jpg"),

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from safeset.errors import SafesetError
 from safeset.lists import ListSpec, load_list
-from safeset.signal_types import MD5, PDQ
+from safeset.signals.cryptographic import MD5
+from safeset.signals.pdq import PDQ
 
 rng = random.Random(7)
 
@@ -162,9 +163,10 @@ def test_any_valid_file_exchange_list_round_trips(
 
 def test_saved_list_loads_to_the_same_matches_and_job(tmp_path: Path) -> None:
     from safeset.lists.saved import load_saved_list
-    from safeset.matching.matcher import Matcher, SampleSignals
+    from safeset.matching.matcher import Matcher
 
     from .conftest import run_cli
+    from .test_matching import _signals
 
     pdqs = [rng.randbytes(32) for _ in range(50)]
     md5 = rng.randbytes(16)
@@ -179,8 +181,8 @@ def test_saved_list_loads_to_the_same_matches_and_job(tmp_path: Path) -> None:
     assert saved.name == original.name == "iwf"
     assert saved.fingerprint == original.fingerprint and saved.skipped == original.skipped
     probe = [
-        SampleSignals(exact=[("md5", md5, "x")], pdq=[(pdqs[7], 100, 0, "x")]),
-        SampleSignals(pdq=[(rng.randbytes(32), 100, 0, "x")]),
+        _signals(md5=[md5], pdq=[pdqs[7]]),
+        _signals(pdq=[rng.randbytes(32)]),
     ]
     assert Matcher([saved]).match(probe) == Matcher([original]).match(probe)
     again = run_cli("lists", "build", str(source), "--out", str(tmp_path / "iwf"))

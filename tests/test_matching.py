@@ -12,8 +12,17 @@ from safeset.lists import ListSpec, load_list
 from safeset.matching.exact_index import ExactIndex
 from safeset.matching.matcher import Matcher, SampleSignals
 from safeset.matching.pdq_index import PDQIndex
+from safeset.signals import HashValue
 
 rng = np.random.default_rng(3)
+
+
+def _signals(*, quality: int = 100, **values: list[bytes]) -> SampleSignals:
+    """A sample's queries: for each type, its values as variants 0, 1, ... of one file."""
+    signals = SampleSignals()
+    for type_name, raw in values.items():
+        signals.add(type_name, [HashValue(v, quality, n) for n, v in enumerate(raw)], "x")
+    return signals
 
 
 def _flip(h: np.ndarray, bits: int) -> np.ndarray:
@@ -55,11 +64,11 @@ def test_matcher_reports_best_match_per_list_with_line_numbers(tmp_path: Path) -
     md5 = rng.bytes(16)
     a = _list(tmp_path, "a", [f"pdq {near.tobytes().hex()}", f"pdq {nearer.tobytes().hex()}"])
     b = _list(tmp_path, "b", ["# header", f"md5 {md5.hex()}"])
-    matcher = Matcher([load_list(ListSpec.parse(str(p))) for p in (a, b)], pdq_threshold=31)
-    hit = SampleSignals(exact=[("md5", md5, "x")], pdq=[(target.tobytes(), 100, 0, "x")])
+    matcher = Matcher([load_list(ListSpec.parse(str(p))) for p in (a, b)], {"pdq": 31})
+    hit = _signals(md5=[md5], pdq=[target.tobytes()])
     # quality < 50: recorded, not matched
-    weak = SampleSignals(pdq=[(target.tobytes(), 49, 0, "x")])
-    miss = SampleSignals(pdq=[(_flip(target, 60).tobytes(), 100, 0, "x")])
+    weak = _signals(pdq=[target.tobytes()], quality=49)
+    miss = _signals(pdq=[_flip(target, 60).tobytes()])
     results = matcher.match([hit, weak, miss])
     assert [(m.list_name, m.signal_type, m.entry, m.distance) for m in results[0]] == [
         ("b", "md5", 2, 0),
@@ -72,18 +81,18 @@ def test_matcher_records_which_dihedral_variant_matched(tmp_path: Path) -> None:
     target = rng.integers(0, 256, 32, dtype=np.uint8)
     path = _list(tmp_path, "l", [f"pdq {target.tobytes().hex()}"])
     matcher = Matcher([load_list(ListSpec.parse(str(path)))])
-    variants = [(rng.bytes(32), 100, n, "x") for n in range(8)]
-    variants[5] = (_flip(target, 3).tobytes(), 100, 5, "x")
-    (match,) = matcher.match([SampleSignals(pdq=variants)])[0]
+    variants = [rng.bytes(32) for _ in range(8)]
+    variants[5] = _flip(target, 3).tobytes()
+    (match,) = matcher.match([_signals(pdq=variants)])[0]
     assert (match.variant, match.distance) == (5, 3)
 
 
 def test_near_misses_of_the_fast_hash_are_confirmed_on_the_full_decode(tmp_path: Path) -> None:
     import io
 
+    from safeset.api import scan
     from safeset.examples import KNOWN, bundled_photo
     from safeset.pipeline import ScanOptions
-    from safeset.scan import ScanRequest, run_scan
     from safeset.signals.image import image_facts
 
     # Find a photo whose fast hash differs from the reference hash by a few bits.
@@ -107,7 +116,7 @@ def test_near_misses_of_the_fast_hash_are_confirmed_on_the_full_decode(tmp_path:
     (tmp_path / "data" / "photo.jpg").write_bytes(data)
     listed = _list(tmp_path, "near", [f"pdq {entry.hex()}"])
     out = tmp_path / "scan"
-    run_scan(ScanRequest([str(tmp_path / "data")], [str(listed)], out, ScanOptions(), quiet=True))
+    scan([tmp_path / "data"], [listed], out, options=ScanOptions(), progress=False)
     (row,) = pq.read_table(next((out / "results").glob("*.parquet"))).to_pylist()
     assert row["action"] == "remove"
     assert [(m["list"], m["distance"]) for m in row["matches"]] == [("near", 31)]

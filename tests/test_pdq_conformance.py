@@ -10,7 +10,7 @@ import pytest
 
 from safeset.matching.pdq_index import PDQIndex
 from safeset.signals.image import image_facts
-from safeset.signals.pdq import hamming_distance
+from safeset.signals.pdq_reference import hamming_distance
 
 from .conftest import CONFORMANCE
 

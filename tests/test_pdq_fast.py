@@ -17,7 +17,6 @@ import pdqhash
 import pytest
 from PIL import Image
 
-from safeset.signals.pdq import PDQResult, hamming_distance
 from safeset.signals.pdq_fast import (
     DIHEDRAL_ORDER,
     DecodedLuma,
@@ -27,6 +26,7 @@ from safeset.signals.pdq_fast import (
     pdq_from_image,
     pdq_from_luma,
 )
+from safeset.signals.pdq_reference import PDQResult, hamming_distance
 
 skimage_data = pytest.importorskip("skimage.data")
 

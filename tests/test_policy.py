@@ -14,53 +14,60 @@ from safeset.signals.terms import TermList
 from .conftest import run_cli
 
 POLICY = Policy(screen=True)
+
+
+def ev(matches=(), ages=(), **row) -> Evidence:
+    """Evidence as a scan's row holds it: signal columns by name, faces with their ages."""
+    return Evidence({**row, "faces": [{"age": a} for a in ages]}, matches)
+
+
 MATCH = Match("iwf", 12, "pdq", 12)
 
 
 @pytest.mark.parametrize(
     ("evidence", "action", "reasons"),
     [
-        (Evidence(), Action.KEEP, ()),
-        (Evidence(matches=[MATCH]), Action.REMOVE, ("hash:iwf:pdq:d=12",)),
+        (ev(), Action.KEEP, ()),
+        (ev(matches=[MATCH]), Action.REMOVE, ("hash:iwf:pdq:d=12",)),
         (
-            Evidence(matches=[Match("l", 3, "md5", 0, variant=0), Match("l", 4, "pdq", 30, 5)]),
+            ev(matches=[Match("l", 3, "md5", 0, variant=0), Match("l", 4, "pdq", 30, 5)]),
             Action.REMOVE,
             ("hash:l:md5:d=0", "hash:l:pdq:d=30:v5"),
         ),
-        (Evidence(error="empty file"), Action.REVIEW, ("error:empty file",)),
+        (ev(error="empty file"), Action.REVIEW, ("error:empty file",)),
         # explicit threshold is inclusive; just below it nothing fires
-        (Evidence(explicit_score=0.5999), Action.KEEP, ()),
-        (Evidence(explicit_score=0.6), Action.REMOVE, ("explicit:0.60",)),
-        (Evidence(explicit_score=0.91, ages=[34.0]), Action.REMOVE, ("explicit:0.91",)),
+        (ev(explicit_score=0.5999), Action.KEEP, ()),
+        (ev(explicit_score=0.6), Action.REMOVE, ("explicit:0.60",)),
+        (ev(explicit_score=0.91, ages=[34.0]), Action.REMOVE, ("explicit:0.91",)),
         # apparent age strictly under the cut-off is a minor indicator
-        (Evidence(explicit_score=0.91, ages=[25.0]), Action.REMOVE, ("explicit:0.91",)),
+        (ev(explicit_score=0.91, ages=[25.0]), Action.REMOVE, ("explicit:0.91",)),
         (
-            Evidence(explicit_score=0.91, ages=[24.6, 40.0]),
+            ev(explicit_score=0.91, ages=[24.6, 40.0]),
             Action.REMOVE,
             ("explicit+minor-indicators", "explicit:0.91", "minor-face:age=25"),
         ),
         (
-            Evidence(explicit_score=0.7, minor_terms=["teen"]),
+            ev(explicit_score=0.7, minor_terms=["teen"]),
             Action.REMOVE,
             ("explicit+minor-indicators", "explicit:0.70", "caption-term:minor:teen"),
         ),
         (
-            Evidence(explicit_score=0.7, sexual_terms=["nude"]),
+            ev(explicit_score=0.7, sexual_terms=["nude"]),
             Action.REMOVE,
             ("explicit:0.70", "caption-term:sexual:nude"),
         ),
         # faces of any age without explicit content change nothing
-        (Evidence(explicit_score=0.2, ages=[8.0]), Action.KEEP, ()),
-        (Evidence(minor_terms=["child"]), Action.KEEP, ()),
-        (Evidence(sexual_terms=["nsfw"]), Action.KEEP, ()),
+        (ev(explicit_score=0.2, ages=[8.0]), Action.KEEP, ()),
+        (ev(minor_terms=["child"]), Action.KEEP, ()),
+        (ev(sexual_terms=["nsfw"]), Action.KEEP, ()),
         (
-            Evidence(sexual_terms=["nsfw"], minor_terms=["teen"]),
+            ev(sexual_terms=["nsfw"], minor_terms=["teen"]),
             Action.REVIEW,
             ("caption-term:sexual:nsfw", "caption-term:minor:teen"),
         ),
         # strongest action wins; every fired rule is a reason
         (
-            Evidence(matches=[MATCH], error="truncated"),
+            ev(matches=[MATCH], error="truncated"),
             Action.REMOVE,
             ("hash:iwf:pdq:d=12", "error:truncated"),
         ),
@@ -72,9 +79,9 @@ def test_default_rules(evidence: Evidence, action: Action, reasons: tuple[str, .
 
 
 def test_only_explicit_with_minor_indicators_carries_the_warning() -> None:
-    assert POLICY.decide(Evidence(explicit_score=0.9, ages=[12.0])).may_be_illegal
-    assert not POLICY.decide(Evidence(explicit_score=0.9, ages=[40.0])).may_be_illegal
-    assert not POLICY.decide(Evidence(sexual_terms=["nude"], minor_terms=["kid"])).may_be_illegal
+    assert POLICY.decide(ev(explicit_score=0.9, ages=[12.0])).may_be_illegal
+    assert not POLICY.decide(ev(explicit_score=0.9, ages=[40.0])).may_be_illegal
+    assert not POLICY.decide(ev(sexual_terms=["nude"], minor_terms=["kid"])).may_be_illegal
 
 
 def test_policy_file_overrides_only_what_it_names(tmp_path: Path) -> None:
@@ -84,12 +91,12 @@ def test_policy_file_overrides_only_what_it_names(tmp_path: Path) -> None:
         '[thresholds]\nexplicit = 0.8\n[terms]\nminor = ["Pupil"]\n'
     )
     policy = Policy.load(path)
-    assert policy.screen and policy.actions.explicit is Action.REVIEW
-    assert policy.actions.hash_match is Action.REMOVE and policy.thresholds.minor_age == 25.0
+    assert policy.screen and policy.actions["explicit"] is Action.REVIEW
+    assert policy.actions["hash_match"] is Action.REMOVE and policy.thresholds["minor_age"] == 25.0
     assert policy.terms.minor == ("pupil",)
-    assert policy.decide(Evidence(explicit_score=0.79)).action is Action.KEEP
-    assert policy.decide(Evidence(explicit_score=0.8)).action is Action.REVIEW
-    assert policy.decide(Evidence(explicit_score=0.8, ages=[15])).action is Action.REMOVE
+    assert policy.decide(ev(explicit_score=0.79)).action is Action.KEEP
+    assert policy.decide(ev(explicit_score=0.8)).action is Action.REVIEW
+    assert policy.decide(ev(explicit_score=0.8, ages=[15])).action is Action.REMOVE
 
 
 def test_effective_policy_round_trips_through_toml(tmp_path: Path) -> None:

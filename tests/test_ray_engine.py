@@ -16,15 +16,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from safeset.engine import Engine
-from safeset.engine.ray import check_reachable
+from safeset.api import scan
+from safeset.engines import LocalEngine, engine_named
+from safeset.engines.ray import RayEngine, check_reachable
 from safeset.errors import SafesetError
 from safeset.examples import TRANSFORMS, ExampleSet, write_webdataset
+from safeset.formats import open_source
 from safeset.lists import ListSpec, load_list
 from safeset.matching.matcher import Matcher
-from safeset.pipeline import ScanContext, ScanOptions, scan_shard
-from safeset.scan import ScanRequest, run_scan
-from safeset.sources import open_source
+from safeset.pipeline import Scanner, ScanOptions
 from safeset.store import ScanDir
 
 from .conftest import run_cli
@@ -58,7 +58,7 @@ def test_ray_engine_matches_local_engine_and_resumes_its_scans(
         sources = [str(dataset), str(table)]
 
         reference = tmp_path / "local"
-        run_scan(ScanRequest(sources, [str(known_list)], reference, workers=2, quiet=True))
+        scan(sources, [known_list], reference, engine=LocalEngine(2), progress=False)
         resumed = tmp_path / "resumed"
         shutil.copytree(reference, resumed)
         url_shards = [s for s in ScanDir(resumed).shard_ids() if s.startswith("s001-")]
@@ -89,20 +89,20 @@ def test_ray_engine_matches_local_engine_and_resumes_its_scans(
 
 def test_engine_is_not_part_of_the_job(dataset: Path, known_list: Path, tmp_path: Path) -> None:
     one_tar = str(sorted(dataset.glob("*.tar"))[0])
-    run_scan(ScanRequest([one_tar], [str(known_list)], tmp_path / "s", quiet=True))
+    scan([one_tar], [known_list], tmp_path / "s", progress=False)
     job = json.loads((tmp_path / "s" / "job.json").read_text())
     assert set(job) == {"sources", "lists", "options"}
     assert "engine" not in job["options"]
 
 
-def test_scan_context_survives_pickling(
+def test_the_scanner_survives_pickling(
     examples: ExampleSet, known_list: Path, dataset: Path
 ) -> None:
-    # Ray ships the context through its object store: it must pickle, and match the same after.
-    ctx = ScanContext(Matcher([load_list(ListSpec.parse(str(known_list)))]), ScanOptions())
+    # Ray ships the scanner through its object store: it must pickle, and match the same after.
+    scanner = Scanner(Matcher([load_list(ListSpec.parse(str(known_list)))]), ScanOptions())
     shard = open_source(str(dataset)).shards("s000")[0]
-    copied = scan_shard(shard, pickle.loads(pickle.dumps(ctx)))
-    assert copied.equals(scan_shard(shard, ctx))
+    copied = pickle.loads(pickle.dumps(scanner)).scan_shard(shard)
+    assert copied.equals(scanner.scan_shard(shard))
     assert "remove" in copied.column("action").to_pylist()  # the copy does match
 
 
@@ -110,20 +110,16 @@ def test_missing_ray_is_one_clear_error(
     dataset: Path, known_list: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
-    request = ScanRequest(
-        [str(dataset)], [str(known_list)], tmp_path / "s", quiet=True, engine=Engine.RAY
-    )
     with pytest.raises(SafesetError, match=r"--engine ray needs Ray: pip install 'safeset\[ray\]'"):
-        run_scan(request)
+        scan([dataset], [known_list], tmp_path / "s", engine=RayEngine(2), progress=False)
     assert not (tmp_path / "s").exists()  # refused before any work
 
 
 def test_ray_address_without_ray_engine_is_refused(
     dataset: Path, known_list: Path, tmp_path: Path
 ) -> None:
-    request = ScanRequest([str(dataset)], [str(known_list)], tmp_path / "s", ray_address="auto")
     with pytest.raises(SafesetError, match=r"^--ray-address is for --engine ray$"):
-        run_scan(request)
+        engine_named("local", workers=2, address="auto")
 
 
 def test_an_unreachable_ray_address_fails_fast() -> None:

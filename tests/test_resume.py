@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from safeset.api import scan
 from safeset.errors import SafesetError
 from safeset.examples import ExampleSet, build_examples, write_known_list, write_webdataset
-from safeset.scan import ScanRequest, run_scan
 from safeset.store import ScanDir
 
 from .scans import assert_same_scan
@@ -89,7 +89,7 @@ def test_a_scan_killed_while_preparing_its_folder_is_resumable(
     (out / "results").mkdir(parents=True)
     (out / ".safeset-k2j4x9.tmp").write_text('{"sources": [')  # job.json, half-written
 
-    summary = run_scan(ScanRequest([str(data)], [str(known_list)], out, quiet=True))
+    summary = scan([data], [known_list], out, progress=False)
     assert summary["samples"] == len(examples.records)
     assert sorted(p.name for p in out.iterdir()) == [
         "job.json", "manifest.csv", "results", "summary.json"
@@ -105,4 +105,4 @@ def test_a_folder_with_anything_else_in_it_is_still_refused(
     (out / "results" / "notes.txt").write_text("mine")
 
     with pytest.raises(SafesetError, match="is not empty and holds no safeset scan"):
-        run_scan(ScanRequest([str(data)], [str(known_list)], out, quiet=True))
+        scan([data], [known_list], out, progress=False)

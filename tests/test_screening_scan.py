@@ -7,12 +7,13 @@ low, so rules that need a high score are exercised by lowering the threshold in 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from pathlib import Path
 
 import pytest
 
-from safeset.examples import ExampleSet, write_webdataset
+from safeset.examples import ExampleSet, bundled_photo, write_webdataset
 from safeset.policy import Policy
 
 from .conftest import run_cli
@@ -27,8 +28,13 @@ def captioned(examples: ExampleSet, tmp_path_factory) -> tuple[Path, dict[str, s
     records = [dataclasses.replace(r) for r in examples.records]
     distractors = [r for r in records if not r.hidden]
     captions = {distractors[0].key: "nude teen on a beach", distractors[1].key: "a kid at the zoo"}
+    # The captioned samples show the cameraman photo, which NudeNet scores near 0: their
+    # caption terms alone then decide (the test checks the score is indeed low).
+    plain = io.BytesIO()
+    bundled_photo("camera.png").save(plain, "JPEG", quality=90)
     for r in records:
-        r.caption = captions.get(r.key, r.caption)
+        if r.key in captions:
+            r.caption, r.data, r.ext = captions[r.key], plain.getvalue(), "jpg"
     root = tmp_path_factory.mktemp("screen")
     return write_webdataset(ExampleSet(records, examples.known), root / "shards"), captions
 
@@ -55,9 +61,9 @@ def test_screen_scores_every_image_and_acts_on_caption_terms(
     rows = {r["key"]: r for r in all_rows(out)}
     assert len(rows) == len(examples.records)
     assert all(r["explicit_score"] is not None for r in rows.values())
-    threshold = Policy().thresholds.explicit
+    threshold = Policy().thresholds["explicit"]
     # Faces are only looked for where the explicit score reaches the threshold.
-    assert all(r["faces"] == [] for r in rows.values() if r["explicit_score"] < threshold)
+    assert all(r["faces"] is None for r in rows.values() if r["explicit_score"] < threshold)
     # Benign photos can still score high (NudeNet's false positives on textures): such a
     # sample is removed as explicit, with its score as the reason.
     explicit = {k for k, r in rows.items() if r["explicit_score"] >= threshold}
@@ -65,11 +71,10 @@ def test_screen_scores_every_image_and_acts_on_caption_terms(
         assert rows[key]["action"] == "remove"
         assert f"explicit:{rows[key]['explicit_score']:.2f}" in rows[key]["reasons"]
     termed, kid = (rows[k] for k in captions)
-    if termed["key"] not in explicit:
-        assert termed["action"] == "review"
-        assert termed["reasons"] == ["caption-term:sexual:nude", "caption-term:minor:teen"]
-    if kid["key"] not in explicit:
-        assert (kid["action"], kid["reasons"]) == ("keep", [])
+    assert termed["explicit_score"] < threshold and kid["explicit_score"] < threshold
+    assert termed["action"] == "review"
+    assert termed["reasons"] == ["caption-term:sexual:nude", "caption-term:minor:teen"]
+    assert (kid["action"], kid["reasons"]) == ("keep", [])
     assert kid["minor_terms"] == ["kid"]
     hidden = {r.key for r in examples.records if r.hidden}
     assert {k for k, r in rows.items() if r["action"] == "remove"} == hidden | explicit

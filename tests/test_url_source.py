@@ -13,16 +13,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import safeset.sources.urls as urls_module
-from safeset.clean import CleanRequest, run_clean
+import safeset.formats.urls as urls_module
+from safeset.api import clean, scan
 from safeset.cli import url_options
+from safeset.engines import LocalEngine
 from safeset.errors import SafesetError
 from safeset.examples import DIHEDRAL_TRANSFORMS, ExampleSet
-from safeset.scan import ScanRequest, run_scan
-from safeset.sources import open_source
-from safeset.sources.fetch import FetchOptions
-from safeset.sources.parquet import ParquetSource
-from safeset.sources.urls import UrlOptions, UrlSource
+from safeset.fetch import FetchOptions
+from safeset.formats import SourceOptions, open_source
+from safeset.formats.parquet import ParquetSource
+from safeset.formats.urls import UrlSource
 from safeset.store import ScanDir
 
 from .conftest import run_cli
@@ -128,10 +128,14 @@ def write_csv_table(records: list[bytes], path: Path) -> Path:
     return path
 
 
-def scan(table: Path, known_list: Path, out: Path) -> dict:
-    urls = UrlOptions("URL", FETCH)
-    return run_scan(
-        ScanRequest([str(table)], [str(known_list)], out, workers=2, quiet=True, urls=urls)
+def scan_table(table: Path, known_list: Path, out: Path) -> dict:
+    return scan(
+        [table],
+        [known_list],
+        out,
+        engine=LocalEngine(workers=2),
+        source_options=SourceOptions("URL", FETCH),
+        progress=False,
     )
 
 
@@ -157,7 +161,7 @@ def test_parquet_url_table_scan_and_clean(
     tmp_path: Path, rows: list[Row], known_list: Path, server: ImageServer, examples: ExampleSet
 ) -> None:
     table = write_parquet_table(rows, tmp_path / "data" / "laion-part.parquet")
-    summary = scan(table, known_list, tmp_path / "scan")
+    summary = scan_table(table, known_list, tmp_path / "scan")
     check_rows(result_rows(tmp_path / "scan"), rows)
     assert summary["samples"] == len(rows)
     assert summary["errors_by_kind"]["http 404"] == 1
@@ -167,8 +171,13 @@ def test_parquet_url_table_scan_and_clean(
     original = pq.read_table(table)
     for keep_review, kept_actions in ((False, {"keep"}), (True, {"keep", "review"})):
         out = tmp_path / f"clean-{keep_review}"
-        counts = run_clean(
-            CleanRequest([str(table)], tmp_path / "scan", out, keep_review, True, UrlOptions("URL"))
+        counts = clean(
+            [table],
+            tmp_path / "scan",
+            out,
+            keep_review=keep_review,
+            source_options=SourceOptions("URL"),
+            progress=False,
         )
         cleaned = pq.read_table(out / table.name)
         mask = pa.array([r.action in kept_actions for r in rows])
@@ -196,12 +205,19 @@ def test_csv_url_table_clean_is_byte_faithful(
     monkeypatch.setattr(urls_module, "ROWS_PER_SHARD", 16)
     records = csv_records(rows)
     table = write_csv_table(records, tmp_path / "data" / "urls.csv")
-    summary = scan(table, known_list, tmp_path / "scan")
+    summary = scan_table(table, known_list, tmp_path / "scan")
     assert summary["shards"] == -(-len(rows) // 16)
     check_rows(result_rows(tmp_path / "scan"), rows)
 
     out = tmp_path / "clean"
-    run_clean(CleanRequest([str(table)], tmp_path / "scan", out, True, True, UrlOptions("URL")))
+    clean(
+        [table],
+        tmp_path / "scan",
+        out,
+        keep_review=True,
+        source_options=SourceOptions("URL"),
+        progress=False,
+    )
     kept = [rec if row.action != "remove" else b"" for rec, row in zip(records, rows, strict=True)]
     expected = (
         "\ufeffURL,caption,key\r\n".encode() + b"".join(kept[:5]) + b"\r\n" + b"".join(kept[5:])
@@ -221,7 +237,7 @@ def test_format_detection(tmp_path: Path, examples: ExampleSet) -> None:
 
     assert isinstance(open_source(str(urls_only)), UrlSource)
     assert isinstance(open_source(str(with_bytes)), ParquetSource)  # bytes win over urls
-    source = open_source(str(csv), UrlOptions(url_col="LINK"))
+    source = open_source(str(csv), SourceOptions(url_col="LINK"))
     assert isinstance(source, UrlSource)
     assert source.describe()["files"][0]["rows"] == 1
     folder = tmp_path / "folder"
@@ -250,7 +266,7 @@ def test_parquet_with_neither_bytes_nor_urls_is_refused(
     table = tmp_path / "t.parquet"
     pq.write_table(pa.table(columns), table)
     with pytest.raises(SafesetError, match=re.escape(message)):
-        open_source(str(table), UrlOptions(url_col=url_col))
+        open_source(str(table), SourceOptions(url_col=url_col))
 
 
 @pytest.mark.parametrize(

@@ -13,13 +13,12 @@ from typing import Annotated
 
 import typer
 
-from safeset.engine import Engine
 from safeset.errors import SafesetError
+from safeset.fetch import FetchOptions
+from safeset.formats import SourceOptions
 from safeset.pipeline import ScanOptions
 from safeset.policy import Policy
 from safeset.progress import stderr
-from safeset.sources.fetch import FetchOptions
-from safeset.sources.urls import UrlOptions
 
 app = typer.Typer(
     add_completion=False,
@@ -38,7 +37,7 @@ DEFAULT_FETCH = FetchOptions()
 
 def url_options(
     url_col: str, timeout: float, retries: int, max_image_bytes: int, download_threads: int
-) -> UrlOptions:
+) -> SourceOptions:
     """Download settings, checked here so a bad value is one line, not a usage screen."""
     if timeout <= 0:
         raise SafesetError(f"--timeout {timeout:g} must be more than 0 seconds")
@@ -49,7 +48,7 @@ def url_options(
     if download_threads < 1:
         raise SafesetError(f"--download-threads {download_threads} must be 1 or more")
     fetch = FetchOptions(timeout, retries, max_image_bytes, download_threads)
-    return UrlOptions(url_col, fetch)
+    return SourceOptions(url_col, fetch)
 
 
 ExactPDQ = Annotated[
@@ -212,9 +211,9 @@ def scan(
     screen: Screen = False,
     policy: PolicyFile = None,
     engine: Annotated[
-        Engine,
+        str,
         typer.Option(help="local: a process pool; ray: Ray tasks (needs the ray extra)."),
-    ] = Engine.LOCAL,
+    ] = "local",
     ray_address: Annotated[
         str | None,
         typer.Option(
@@ -237,30 +236,29 @@ def scan(
     quiet: Quiet = False,
 ) -> None:
     """Hash every sample, match against the lists, decide, and write results + manifest."""
+    from safeset.api import scan as run_scan
+    from safeset.engines import engine_named
     from safeset.reporting import print_scan_summary
-    from safeset.scan import ScanRequest, run_scan
 
+    if not 0 <= pdq_threshold <= 128:
+        raise SafesetError(f"--pdq-threshold {pdq_threshold} is out of range 0..128 (usual: 31)")
     options = ScanOptions(
         dihedral=dihedral,
         exact_pdq=exact_pdq,
-        pdq_threshold=pdq_threshold,
+        thresholds={"pdq": pdq_threshold},
         sample_timeout=sample_timeout,
         policy=_effective_policy(policy, screen),
     )
-    urls = url_options(url_col, timeout, retries, max_image_bytes, download_threads)
-    request = ScanRequest(
+    summary = run_scan(
         sources,
         lists,
         out,
-        options,
-        workers=max(1, workers),
+        options=options,
+        engine=engine_named(engine, workers=max(1, workers), address=ray_address),
+        source_options=url_options(url_col, timeout, retries, max_image_bytes, download_threads),
         force=force,
-        quiet=quiet,
-        urls=urls,
-        engine=engine,
-        ray_address=ray_address,
+        progress=not quiet,
     )
-    summary = run_scan(request)
     print_scan_summary(summary, out)
 
 
@@ -276,10 +274,16 @@ def clean(
     quiet: Quiet = False,
 ) -> None:
     """Write the dataset again, in its own format, without the flagged samples."""
-    from safeset.clean import CleanRequest, run_clean
+    from safeset.api import clean as run_clean
 
-    urls = UrlOptions(url_col=url_col)
-    counts = run_clean(CleanRequest(sources, scan_dir, out, keep_review, quiet, urls=urls))
+    counts = run_clean(
+        sources,
+        scan_dir,
+        out,
+        keep_review=keep_review,
+        source_options=SourceOptions(url_col=url_col),
+        progress=not quiet,
+    )
     unreadable = f" ({counts.unreadable} unreadable, not copied)" if counts.unreadable else ""
     typer.echo(
         f"cleaned dataset in {out}: {counts.kept} samples kept, {counts.left_out} left out"

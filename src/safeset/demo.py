@@ -10,12 +10,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from safeset.clean import CleanRequest, run_clean
+from safeset.api import clean, scan
+from safeset.engines import LocalEngine
 from safeset.errors import SafesetError
 from safeset.examples import build_examples, write_known_list, write_webdataset
 from safeset.pipeline import ScanOptions
 from safeset.reporting import print_scan_summary, stdout
-from safeset.scan import ScanRequest, run_scan
 from safeset.store import ScanDir
 
 # What the demo writes inside its folder, and the mark that says the folder is the demo's.
@@ -57,18 +57,16 @@ def run_demo(directory: Path, *, quiet: bool = False) -> None:
         f"transformed copies of {len(examples.known)} 'known' photos; list: {known}"
     )
     scan_out = directory / "scan"
-    summary = run_scan(
-        ScanRequest(
-            [str(dataset)],
-            [str(known)],
-            scan_out,
-            ScanOptions(dihedral=True),
-            workers=2,
-            quiet=quiet,
-        )
+    summary = scan(
+        [dataset],
+        [known],
+        scan_out,
+        options=ScanOptions(dihedral=True),
+        engine=LocalEngine(workers=2),
+        progress=not quiet,
     )
     print_scan_summary(summary, scan_out)
-    counts = run_clean(CleanRequest([str(dataset)], scan_out, directory / "clean", quiet=quiet))
+    counts = clean([dataset], scan_out, directory / "clean", progress=not quiet)
     found = {
         key
         for table in ScanDir(scan_out).iter_tables(["key", "action"])

@@ -149,11 +149,14 @@ def build_examples(distractors: int = 40, *, dihedral: bool = False, seed: int =
 
 
 def write_known_list(examples: ExampleSet, path: Path) -> None:
-    """A stand-in hash list in ThreatExchange file-exchange form: PDQ and md5 of the originals."""
+    """A stand-in hash list in ThreatExchange file-exchange form: PDQ and md5 of the originals.
+
+    PDQ hashes are reference hashes (full decode, Meta's code), as real lists are made.
+    """
     lines = ["# stand-in list: benign example photos playing the role of known items"]
     for img in examples.known.values():
         data = _jpeg(img)
-        lines.append(f"pdq {image_facts(data).pdq.hex}")
+        lines.append(f"pdq {image_facts(data, exact_pdq=True).pdq.hex}")
         lines.append(f"md5 {hashlib.md5(data).hexdigest()}")
     path.write_text("\n".join(lines) + "\n")
 

@@ -1,61 +1,183 @@
-"""Scanning one shard: samples -> signals -> matches -> policy -> a table of results.
+"""Scanning one shard: samples -> hash values -> matches -> content signals -> policy -> rows.
 
-This is the whole per-shard job; engines only decide where it runs. It never raises for bad
-samples: each becomes a row whose ``error`` says why it could not be hashed.
+A ``Scanner`` is the whole per-shard job, built once per job and shared by every shard (engines
+only decide where it runs). Its steps run a batch of samples at a time:
+
+1. every stored file of each sample is hashed with every hash type the job computes (the
+   image's pixels too, where it decodes), within the per-sample time limit;
+2. the values are matched against the lists; where a fast value lands just past a threshold,
+   the sample is hashed again the reference way before the entry is dismissed;
+3. each content signal (screening, provenance, a user's own) adds its columns;
+4. the policy turns each row's evidence into an action with reasons.
+
+It never raises for bad samples: each becomes a row whose ``error`` says why.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
+from safeset.formats.base import IMAGE_EXTENSIONS, Shard, extension
 from safeset.matching.matcher import Match, Matcher, SampleSignals
 from safeset.policy import Evidence, Policy
 from safeset.sample import Sample
-from safeset.screening import caption_terms, screen_images
-from safeset.signals.exact import exact_digests
-from safeset.signals.image import UnreadableImage, image_facts
-from safeset.signals.pdq_fast import RECHECK_MARGIN
-from safeset.sources.base import IMAGE_EXTENSIONS, Shard, extension
-from safeset.store import RESULT_SCHEMA
+from safeset.signals import (
+    DEFAULT_HASH_TYPES,
+    SCREENING_SIGNALS,
+    BytesHashType,
+    ComputeOptions,
+    HashType,
+    HashValue,
+    PixelHashType,
+    Signal,
+    content_signal,
+    hash_type,
+)
+from safeset.signals.image import ImageView, UnreadableImage
+from safeset.store import result_schema
 from safeset.timeouts import SampleTimeout, time_limit
+
+# Samples matched per index search: large enough to amortise the search, small enough that a
+# shard's image bytes never all sit in memory at once.
+MATCH_BATCH = 256
 
 
 @dataclass(frozen=True)
 class ScanOptions:
+    """What a scan computes and how it decides: part of a job's identity (``describe``)."""
+
     dihedral: bool = False
     exact_pdq: bool = False
-    pdq_threshold: int = 31
+    #: Match distance per hash type; a type not named uses its default (pdq: 31).
+    thresholds: Mapping[str, int] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
+    #: Content signals to run besides those the policy asks for (names or instances).
+    signals: tuple[str | Signal, ...] = ()
+    #: Hash types to compute besides the defaults and those the lists hold.
+    hash_types: tuple[str, ...] = ()
     # Operational, like --workers: not part of what makes two scans the same job.
     sample_timeout: float = 60.0
+
+    @property
+    def pdq_threshold(self) -> int:
+        return self.thresholds.get("pdq", hash_type("pdq").default_threshold)
+
+    def signal_names(self) -> list[str]:
+        wanted = list(SCREENING_SIGNALS) if self.policy.screen else []
+        wanted += [s if isinstance(s, str) else s.name for s in self.signals]
+        return list(dict.fromkeys(wanted))
 
     def describe(self) -> dict[str, Any]:
         return {
             "dihedral": self.dihedral,
             "exact_pdq": self.exact_pdq,
-            "pdq_threshold": self.pdq_threshold,
+            # Effective values, so that saying the default and saying nothing are one job.
+            "thresholds": dict(
+                sorted(({"pdq": self.pdq_threshold} | dict(self.thresholds)).items())
+            ),
+            "hash_types": sorted(self.hash_types),
+            "signals": self.signal_names(),
             "policy": self.policy.describe(),
         }
 
 
-@dataclass(frozen=True)
-class ScanContext:
-    """Everything a worker needs, built once per job and shared by all shards."""
+@dataclass
+class Record:
+    """One sample on its way through the steps: what is known of it so far."""
 
-    matcher: Matcher
-    options: ScanOptions
+    sample: Sample
+    row: dict[str, Any]
+    signals: SampleSignals = field(default_factory=SampleSignals)
+    image: ImageView | None = None  # the sample's image, where it decodes
+    matches: list[Match] = field(default_factory=list)
 
 
-def scan_sample(sample: Sample, options: ScanOptions) -> tuple[dict[str, Any], SampleSignals]:
-    """One sample's result row (without matches and action) and the signals to match.
+class Scanner:
+    """Every step of a scan for batches of samples; picklable, so workers can receive it."""
 
-    Every stored file of the sample is hashed, the image and each of its parts, before anything
-    else can go wrong: a known file is known whatever its name and whether or not it decodes.
+    def __init__(self, matcher: Matcher, options: ScanOptions | None = None) -> None:
+        self.matcher = matcher
+        self.options = options or ScanOptions()
+        names = [*DEFAULT_HASH_TYPES, *self.options.hash_types, *matcher.type_names]
+        self.hash_types: list[type[HashType]] = [hash_type(n) for n in dict.fromkeys(names)]
+        self._signals = [_signal(s) for s in self._ordered_signals()]
+        self.schema: pa.Schema = result_schema(
+            self.hash_types, [f for s in self._signals for f in s.fields]
+        )
+
+    def _ordered_signals(self) -> list[str | Signal]:
+        given = {s if isinstance(s, str) else s.name: s for s in self.options.signals}
+        return [given.get(name, name) for name in self.options.signal_names()]
+
+    def check_available(self) -> None:
+        """Fail in one line, before any work, if a signal cannot run here."""
+        for signal in self._signals:
+            signal.check_available()
+
+    def scan_shard(self, shard: Shard) -> pa.Table:
+        rows: list[dict[str, Any]] = []
+        samples = shard.read()
+        while batch := list(itertools.islice(samples, MATCH_BATCH)):
+            rows.extend(self.scan_batch(batch, shard.id))
+        return pa.Table.from_pylist(rows, schema=self.schema)
+
+    def scan_batch(self, samples: Sequence[Sample], shard_id: str = "") -> list[dict[str, Any]]:
+        """The result row of each sample, in order, decided."""
+        records = [self._hashed(s, self._compute) for s in samples]
+        self._match(records)
+        for signal in self._signals:
+            signal.compute(records, self.options.policy)
+        for record in records:
+            record.row["shard"] = shard_id
+            _decide(record, self.options.policy)
+        return [r.row for r in records]
+
+    @property
+    def _compute(self) -> ComputeOptions:
+        return ComputeOptions(dihedral=self.options.dihedral, exact=self.options.exact_pdq)
+
+    def _match(self, records: list[Record]) -> None:
+        margins = (
+            {} if self.options.exact_pdq else {t.name: t.recheck_margin for t in self.hash_types}
+        )
+        matches, near = self.matcher.match_with_near([r.signals for r in records], margins)
+        if near:
+            # A fast value can sit a few bits from the reference one; where that could turn a
+            # near miss into a match, hash again the reference way before dismissing it.
+            exact = ComputeOptions(dihedral=self.options.dihedral, exact=True)
+            again = sorted(near)
+            for i in again:
+                records[i] = self._hashed(records[i].sample, exact)
+            confirmed = self.matcher.match([records[i].signals for i in again])
+            for i, found in zip(again, confirmed, strict=True):
+                matches[i] = found
+        for record, found in zip(records, matches, strict=True):
+            record.matches = found
+
+    def _hashed(self, sample: Sample, compute: ComputeOptions) -> Record:
+        """``hash_sample`` within the per-sample time limit; over it, an error row."""
+        try:
+            with time_limit(self.options.sample_timeout):
+                return hash_sample(sample, self.hash_types, compute)
+        except SampleTimeout:
+            sample.error = f"timed out after {self.options.sample_timeout:g}s"
+            return hash_sample(sample, self.hash_types, compute)
+
+
+def _signal(spec: str | Signal) -> Signal:
+    return spec if isinstance(spec, Signal) else content_signal(spec)()
+
+
+def hash_sample(sample: Sample, types: Sequence[type[HashType]], compute: ComputeOptions) -> Record:
+    """A sample's record with the values of every stored file: the image and each part.
+
+    Every stored file is hashed before anything else can go wrong: a known file is known
+    whatever its name and whether or not it decodes.
     """
     row: dict[str, Any] = {
         "key": sample.key,
@@ -66,125 +188,80 @@ def scan_sample(sample: Sample, options: ScanOptions) -> tuple[dict[str, Any], S
         "error": sample.error,
         "parts": [],
     }
-    signals = SampleSignals()
-    if options.policy.screen:
-        row.update(caption_terms(sample, options.policy))
+    record = Record(sample, row)
     try:
         data = sample.load()
         parts = [(part.name, part.load()) for part in sample.parts]
     except OSError as exc:
         row["error"] = row["error"] or f"cannot read: {exc.strerror or exc}"
-        return row, signals
+        return record
     if sample.error and not data and not parts:
-        return row, signals  # nothing stored (a null Parquet image, a failed download)
-    digests = exact_digests(data)
-    row.update(digests)
-    signals.add_exact(digests, sample.location)
-    part_problems = [_scan_part(name, blob, signals, options, row) for name, blob in parts]
+        return record  # nothing stored (a null Parquet image, a failed download)
+    hasher = _FileHasher(types, compute, record.signals)
+    row.update(hasher.bytes_columns(data, sample.location))
+    part_problems = []
+    for name, blob in parts:
+        columns, problem = hasher.file(name, blob, must_decode=extension(name) in IMAGE_EXTENSIONS)
+        row["parts"].append({"name": name, **columns})
+        part_problems.append(problem)
     if sample.error:
-        return row, signals
+        return record
     try:
-        facts = image_facts(data, dihedral=options.dihedral, exact_pdq=options.exact_pdq)
+        record.image = ImageView(data)
+        row.update(hasher.pixel_columns(record.image, sample.location))
     except UnreadableImage as exc:
+        record.image = None
         row["error"] = str(exc)
-        return row, signals
-    row.update(
-        width=facts.width, height=facts.height, pdq=facts.pdq.hex, pdq_quality=facts.pdq.quality
-    )
-    signals.add_pdq(facts.pdq_dihedral or (facts.pdq,), sample.location)
+        return record
+    row["width"], row["height"] = record.image.size
     row["error"] = next((p for p in part_problems if p), None)
-    return row, signals
+    return record
 
 
-def _scan_part(
-    name: str, data: bytes, signals: SampleSignals, options: ScanOptions, row: dict[str, Any]
-) -> str | None:
-    """Hash one part into ``row`` and ``signals``, PDQ too where its bytes are an image whatever
-    its name says; the problem, if a file named as an image does not decode."""
-    digests = exact_digests(data)
-    signals.add_exact(digests, name)
-    part: dict[str, Any] = {"name": name, **digests, "pdq": None, "pdq_quality": None}
-    row["parts"].append(part)
-    if not data:
-        return None
-    try:
-        facts = image_facts(data, dihedral=options.dihedral, exact_pdq=options.exact_pdq)
-    except UnreadableImage as exc:
-        # A caption is not an image; a file named as one that does not decode is a problem.
-        return f"{exc} ({name})" if extension(name) in IMAGE_EXTENSIONS else None
-    signals.add_pdq(facts.pdq_dihedral or (facts.pdq,), name)
-    part.update(pdq=facts.pdq.hex, pdq_quality=facts.pdq.quality)
-    return None
+@dataclass
+class _FileHasher:
+    """Computes every hash type's values of one file into result columns and queries."""
+
+    types: Sequence[type[HashType]]
+    compute: ComputeOptions
+    signals: SampleSignals
+
+    def bytes_columns(self, data: bytes, name: str) -> dict[str, Any]:
+        return self._columns(
+            [(t, [t().compute(data)]) for t in self.types if issubclass(t, BytesHashType)], name
+        )
+
+    def pixel_columns(self, image: ImageView, name: str) -> dict[str, Any]:
+        pixel_types = [t for t in self.types if issubclass(t, PixelHashType)]
+        return self._columns([(t, t().compute(image, self.compute)) for t in pixel_types], name)
+
+    def file(
+        self, name: str, data: bytes, *, must_decode: bool
+    ) -> tuple[dict[str, Any], str | None]:
+        """A part's columns, pixel values too where its bytes are an image (whatever its name
+        says), and the problem if a file named as an image does not decode."""
+        columns = self.bytes_columns(data, name)
+        if not data:
+            return columns, None
+        try:
+            return columns | self.pixel_columns(ImageView(data), name), None
+        except UnreadableImage as exc:
+            # A caption is not an image; a file named as one that does not decode is a problem.
+            return columns, (f"{exc} ({name})" if must_decode else None)
+
+    def _columns(
+        self, computed: Iterable[tuple[type[HashType], list[HashValue]]], name: str
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for hash_cls, values in computed:
+            self.signals.add(hash_cls.name, values, name)
+            out |= hash_cls.columns(values)
+        return out
 
 
-def evidence(row: dict[str, Any], matches: list[Match]) -> Evidence:
-    return Evidence(
-        matches=matches,
-        error=row["error"],
-        explicit_score=row.get("explicit_score"),
-        ages=[f["age"] for f in row.get("faces") or ()],
-        sexual_terms=row.get("sexual_terms") or (),
-        minor_terms=row.get("minor_terms") or (),
-    )
-
-
-# Samples matched per index search: large enough to amortise the search, small enough that a
-# shard's image bytes never all sit in memory at once.
-MATCH_BATCH = 256
-
-
-def scan_shard(shard: Shard, ctx: ScanContext) -> pa.Table:
-    rows: list[dict[str, Any]] = []
-    samples = shard.read()
-    while batch := list(itertools.islice(samples, MATCH_BATCH)):
-        rows.extend(_scan_batch(batch, shard.id, ctx))
-    return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
-
-
-def _scan_batch(samples: Sequence[Sample], shard_id: str, ctx: ScanContext) -> list[dict]:
-    scanned = [_scan_timed(sample, ctx.options) for sample in samples]
-    rows = [row | {"shard": shard_id} for row, _ in scanned]
-    signals = [sample_signals for _, sample_signals in scanned]
-    # The fast PDQ can sit a few bits from the reference hash; where that could turn a near
-    # miss into a match, hash again from a full decode before the entry is dismissed.
-    margin = 0 if ctx.options.exact_pdq else RECHECK_MARGIN
-    matches, near = ctx.matcher.match_with_near(signals, margin)
-    if near:
-        exact = replace(ctx.options, exact_pdq=True)
-        again = sorted(near)
-        for i in again:
-            row, signals[i] = _scan_timed(samples[i], exact)
-            rows[i] = row | {"shard": shard_id}
-        for i, found in zip(again, ctx.matcher.match([signals[i] for i in again]), strict=True):
-            matches[i] = found
-    if ctx.options.policy.screen:
-        _screen(samples, rows, ctx.options.policy)
-    for row, found in zip(rows, matches, strict=True):
-        _decide(row, found, ctx.options.policy)
-    return rows
-
-
-def _screen(samples: Sequence[Sample], rows: list[dict[str, Any]], policy: Policy) -> None:
-    """Classifier signals for every sample that decoded, in one batch."""
-    decoded = [i for i, row in enumerate(rows) if row["error"] is None]
-    results = screen_images([samples[i].load() for i in decoded], policy)
-    for i, result in zip(decoded, results, strict=True):
-        rows[i].update(result.row())
-
-
-def _scan_timed(sample: Sample, options: ScanOptions) -> tuple[dict[str, Any], SampleSignals]:
-    """``scan_sample`` within the per-sample time limit; over it, an error row."""
-    try:
-        with time_limit(options.sample_timeout):
-            return scan_sample(sample, options)
-    except SampleTimeout:
-        sample.error = f"timed out after {options.sample_timeout:g}s"
-        return scan_sample(sample, options)
-
-
-def _decide(row: dict[str, Any], matches: list[Match], policy: Policy) -> None:
-    decision = policy.decide(evidence(row, matches))
-    row["matches"] = [
+def _decide(record: Record, policy: Policy) -> None:
+    decision = policy.decide(Evidence(record.row, record.matches))
+    record.row["matches"] = [
         {
             "list": m.list_name,
             "entry": m.entry,
@@ -193,7 +270,7 @@ def _decide(row: dict[str, Any], matches: list[Match], policy: Policy) -> None:
             "variant": m.variant,
             "part": m.part,
         }
-        for m in matches
+        for m in record.matches
     ]
-    row["action"] = decision.action.value
-    row["reasons"] = list(decision.reasons)
+    record.row["action"] = decision.action.value
+    record.row["reasons"] = list(decision.reasons)

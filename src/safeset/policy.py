@@ -10,22 +10,25 @@ The default policy, and why:
 - a sexual and a minor term together in the caption, without explicit pixels -> review;
 - an unreadable sample -> review (invariant 4: never silently kept or dropped).
 
-The strongest action any rule calls for wins; every rule that fired is listed as a reason.
+The strongest action any rule calls for wins; every rule that fired is listed as a reason. Each
+rule is a ``Rule`` naming the result columns (signals) it reads; a new signal brings its rule
+with ``register_rule`` and its action is then set in a policy file like any other.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from safeset.errors import SafesetError
 from safeset.lists.allow import cancelled_by
 from safeset.matching.matcher import Match
-from safeset.signals.terms import DEFAULT_MINOR_TERMS, DEFAULT_SEXUAL_TERMS, TermList
+from safeset.signals.terms import DEFAULT_MINOR_TERMS, DEFAULT_SEXUAL_TERMS
 
 
 class Action(StrEnum):
@@ -45,14 +48,15 @@ EXPLICIT_MINOR_REASON = "explicit+minor-indicators"
 
 @dataclass(frozen=True)
 class Evidence:
-    """Everything known about one sample that a rule may look at."""
+    """Everything known about one sample that a rule may look at: its result row (every
+    signal's columns, by name) and its matches."""
 
+    row: Mapping[str, Any] = field(default_factory=dict)
     matches: Sequence[Match] = ()
-    error: str | None = None
-    explicit_score: float | None = None  # None: not screened
-    ages: Sequence[float] = ()  # apparent ages of the faces found
-    sexual_terms: Sequence[str] = ()
-    minor_terms: Sequence[str] = ()
+
+    def get(self, column: str, default: Any = None) -> Any:
+        value = self.row.get(column)
+        return default if value is None else value
 
 
 @dataclass(frozen=True)
@@ -65,36 +69,39 @@ class Decision:
         return EXPLICIT_MINOR_REASON in self.reasons
 
 
-@dataclass(frozen=True)
-class Actions:
-    hash_match: Action = Action.REMOVE
-    explicit_and_minor: Action = Action.REMOVE
-    explicit: Action = Action.REMOVE
-    caption_sexual_and_minor: Action = Action.REVIEW
-    unreadable: Action = Action.REVIEW
+class Rule(ABC):
+    """One way evidence turns into an action: the policy's ``[actions]`` key ``name`` says
+    which action (``default`` unless a policy file says otherwise) when it fires."""
 
+    name: ClassVar[str]
+    default: ClassVar[Action]
+    #: The result columns (signals) it reads, for ``policy show`` and for the curious.
+    reads: ClassVar[tuple[str, ...]] = ()
 
-@dataclass(frozen=True)
-class Thresholds:
-    # On 939 benign natural-photo crops NudeNet reached 0.5 twice and 0.6 never
-    # (bench/bench_screen.py); see signals.explicit.DEFAULT_REVIEW_THRESHOLD.
-    explicit: float = 0.6
-    # Apparent-age models err by 5-8 years on adults; a high cut-off errs towards protection.
-    minor_age: float = 25.0
+    @abstractmethod
+    def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
+        """Why it fires on ``ev`` (empty: it does not)."""
 
-
-@dataclass(frozen=True)
-class Terms:
-    sexual: tuple[str, ...] = DEFAULT_SEXUAL_TERMS
-    minor: tuple[str, ...] = DEFAULT_MINOR_TERMS
-
-    def lists(self) -> tuple[TermList, TermList]:
-        return TermList("sexual", self.sexual), TermList("minor", self.minor)
+    def fired(self, ev: Evidence, policy: Policy, action: Action) -> list[tuple[Action, str]]:
+        """Each reason with the action it calls for: the rule's own, unless it says otherwise."""
+        return [(action, reason) for reason in self.reasons(ev, policy)]
 
 
 def match_reason(m: Match) -> str:
     variant = f":v{m.variant}" if m.variant else ""
     return f"hash:{m.list_name}:{m.signal_type}:d={m.distance}{variant}"
+
+
+class HashMatch(Rule):
+    name = "hash_match"
+    default = Action.REMOVE
+    reads = ("matches",)
+
+    def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
+        return [reason for _, reason in hash_rules(ev.matches, self.default)]
+
+    def fired(self, ev: Evidence, policy: Policy, action: Action) -> list[tuple[Action, str]]:
+        return hash_rules(ev.matches, action)
 
 
 def hash_rules(matches: Sequence[Match], default: Action) -> list[tuple[Action, str]]:
@@ -114,49 +121,134 @@ def hash_rules(matches: Sequence[Match], default: Action) -> list[tuple[Action, 
 
 
 @dataclass(frozen=True)
+class _Content:
+    """What the screening signals say about a sample, as the content rules weigh it."""
+
+    explicit: str | None  # "explicit:0.91" when the score reaches the threshold
+    indicators: list[str]  # minor indicators: young faces, minor terms
+    sexual: list[str]
+    minor_terms: list[str]
+
+    @classmethod
+    def of(cls, ev: Evidence, policy: Policy) -> _Content:
+        score = ev.get("explicit_score")
+        explicit = score is not None and score >= policy.thresholds["explicit"]
+        young = [f["age"] for f in ev.get("faces", ()) if f["age"] < policy.thresholds["minor_age"]]
+        minor = [f"caption-term:minor:{t}" for t in ev.get("minor_terms", ())]
+        return cls(
+            f"explicit:{score:.2f}" if explicit else None,
+            [f"minor-face:age={a:.0f}" for a in young] + minor,
+            [f"caption-term:sexual:{t}" for t in ev.get("sexual_terms", ())],
+            minor,
+        )
+
+
+class ExplicitAndMinor(Rule):
+    name = "explicit_and_minor"
+    default = Action.REMOVE
+    reads = ("explicit_score", "faces", "minor_terms", "sexual_terms")
+
+    def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
+        c = _Content.of(ev, policy)
+        if c.explicit and c.indicators:
+            return [EXPLICIT_MINOR_REASON, c.explicit, *c.indicators, *c.sexual]
+        return []
+
+
+class Explicit(Rule):
+    name = "explicit"
+    default = Action.REMOVE
+    reads = ("explicit_score", "sexual_terms")
+
+    def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
+        c = _Content.of(ev, policy)
+        return [c.explicit, *c.sexual] if c.explicit and not c.indicators else []
+
+
+class CaptionSexualAndMinor(Rule):
+    name = "caption_sexual_and_minor"
+    default = Action.REVIEW
+    reads = ("sexual_terms", "minor_terms", "explicit_score")
+
+    def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
+        c = _Content.of(ev, policy)
+        return [*c.sexual, *c.minor_terms] if not c.explicit and c.sexual and c.minor_terms else []
+
+
+class Unreadable(Rule):
+    name = "unreadable"
+    default = Action.REVIEW
+    reads = ("error",)
+
+    def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
+        error = ev.get("error")
+        return [f"error:{error}"] if error else []
+
+
+#: The rules every policy applies, in the order their reasons are listed.
+RULES: list[Rule] = [
+    HashMatch(),
+    ExplicitAndMinor(),
+    Explicit(),
+    CaptionSexualAndMinor(),
+    Unreadable(),
+]
+
+
+def register_rule(rule: Rule) -> Rule:
+    """Add a rule (a new signal's, say) to every policy; its action is configurable by name."""
+    RULES[:] = [r for r in RULES if r.name != rule.name] + [rule]
+    return rule
+
+
+#: Thresholds the content rules read, with their defaults and why.
+DEFAULT_THRESHOLDS = {
+    # On 939 benign natural-photo crops NudeNet reached 0.5 twice and 0.6 never
+    # (bench/bench_screen.py); see signals.explicit.DEFAULT_REVIEW_THRESHOLD.
+    "explicit": 0.6,
+    # Apparent-age models err by 5-8 years on adults; a high cut-off errs towards protection.
+    "minor_age": 25.0,
+}
+
+
+@dataclass(frozen=True)
+class Terms:
+    sexual: tuple[str, ...] = DEFAULT_SEXUAL_TERMS
+    minor: tuple[str, ...] = DEFAULT_MINOR_TERMS
+
+
+def _default_actions() -> dict[str, Action]:
+    return {rule.name: rule.default for rule in RULES}
+
+
+@dataclass(frozen=True)
 class Policy:
-    actions: Actions = field(default_factory=Actions)
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    actions: Mapping[str, Action] = field(default_factory=_default_actions)
+    thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     terms: Terms = field(default_factory=Terms)
-    # Classifier screening (explicit content, faces and ages); caption terms always run.
+    # Classifier screening (explicit content, faces and ages, caption terms).
     screen: bool = False
 
     def decide(self, ev: Evidence) -> Decision:
-        fired = hash_rules(ev.matches, self.actions.hash_match)
-        fired += self._content_rules(ev)
-        if ev.error:
-            fired.append((self.actions.unreadable, f"error:{ev.error}"))
+        fired = [
+            pair
+            for rule in RULES
+            for pair in rule.fired(ev, self, self.actions.get(rule.name, rule.default))
+        ]
         if not fired:
             return Decision(Action.KEEP, ())
         action = max((a for a, _ in fired), key=lambda a: a.severity)
         return Decision(action, tuple(r for _, r in fired))
 
-    def _content_rules(self, ev: Evidence) -> list[tuple[Action, str]]:
-        explicit = ev.explicit_score is not None and ev.explicit_score >= self.thresholds.explicit
-        young = [a for a in ev.ages if a < self.thresholds.minor_age]
-        indicators = [f"minor-face:age={a:.0f}" for a in young]
-        indicators += [f"caption-term:minor:{t}" for t in ev.minor_terms]
-        sexual = [f"caption-term:sexual:{t}" for t in ev.sexual_terms]
-        if explicit:
-            score = f"explicit:{ev.explicit_score:.2f}"
-            if indicators:
-                rule = self.actions.explicit_and_minor
-                return [(rule, EXPLICIT_MINOR_REASON), (rule, score)] + [
-                    (rule, r) for r in indicators + sexual
-                ]
-            return [(self.actions.explicit, score)] + [(self.actions.explicit, r) for r in sexual]
-        if sexual and ev.minor_terms:
-            rule = self.actions.caption_sexual_and_minor
-            return [(rule, r) for r in sexual + [f"caption-term:minor:{t}" for t in ev.minor_terms]]
-        return []
-
     def describe(self) -> dict[str, Any]:
         """The effective policy as plain data (job identity, ``policy show``)."""
         return {
             "screen": self.screen,
-            "actions": {k: v.value for k, v in asdict(self.actions).items()},
-            "thresholds": asdict(self.thresholds),
-            "terms": {k: list(v) for k, v in asdict(self.terms).items()},
+            "actions": {
+                rule.name: self.actions.get(rule.name, rule.default).value for rule in RULES
+            },
+            "thresholds": dict(self.thresholds),
+            "terms": {"sexual": list(self.terms.sexual), "minor": list(self.terms.minor)},
         }
 
     @classmethod
@@ -179,6 +271,7 @@ class Policy:
         screen = data.get("screen", policy.screen)
         if not isinstance(screen, bool):
             raise SafesetError(f"{where}: screen must be true or false")
+        terms = _section(asdict(policy.terms), data.get("terms", {}), where, "terms", _terms)
         return replace(
             policy,
             screen=screen,
@@ -186,7 +279,7 @@ class Policy:
             thresholds=_section(
                 policy.thresholds, data.get("thresholds", {}), where, "thresholds", _number
             ),
-            terms=_section(policy.terms, data.get("terms", {}), where, "terms", _terms),
+            terms=Terms(**terms),
         )
 
     def to_toml(self) -> str:
@@ -204,16 +297,15 @@ def _quote(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _section(default, given: Any, where: str, name: str, convert):
+def _section(default: Mapping[str, Any], given: Any, where: str, name: str, convert) -> dict:
     if not isinstance(given, dict):
         raise SafesetError(f"{where}: [{name}] must be a table")
-    known = {f.name for f in fields(default)}
-    unknown = sorted(set(given) - known)
+    unknown = sorted(set(given) - set(default))
     if unknown:
         raise SafesetError(
-            f"{where}: unknown key {name}.{unknown[0]} (known: {', '.join(sorted(known))})"
+            f"{where}: unknown key {name}.{unknown[0]} (known: {', '.join(sorted(default))})"
         )
-    return replace(default, **{k: convert(v, f"{where}: {name}.{k}") for k, v in given.items()})
+    return dict(default) | {k: convert(v, f"{where}: {name}.{k}") for k, v in given.items()}
 
 
 def _action(value: Any, where: str) -> Action:

@@ -3,40 +3,26 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from safeset.engine import Engine, check_engine, run_engine
+from safeset.engines import Engine, LocalEngine
 from safeset.errors import SafesetError
-from safeset.lists import HashList, ListSpec, load_list
+from safeset.formats import Source
+from safeset.lists import HashList
+from safeset.lists.config import check_cancels
 from safeset.matching.matcher import Matcher
-from safeset.pipeline import ScanContext, ScanOptions
+from safeset.pipeline import Scanner, ScanOptions
 from safeset.progress import track
-from safeset.screening import check_available
-from safeset.sources import Source, UrlOptions, open_sources
 from safeset.store import ScanDir
-
-
-@dataclass(frozen=True)
-class ScanRequest:
-    sources: list[str]
-    lists: list[str]
-    out: Path
-    options: ScanOptions = field(default_factory=ScanOptions)
-    workers: int = 1
-    force: bool = False
-    quiet: bool = False
-    urls: UrlOptions = field(default_factory=UrlOptions)
-    engine: Engine = Engine.LOCAL
-    ray_address: str | None = None
 
 
 def is_inside(path: Path, root: Path) -> bool:
     return path.resolve().is_relative_to(root.resolve())
 
 
-def refuse_inside_sources(out: Path, sources: list[Source], what: str) -> None:
+def refuse_inside_sources(out: Path, sources: Sequence[Source], what: str) -> None:
     """Invariant 2: nothing safeset writes may land inside a source."""
     for source in sources:
         for root in source.roots():
@@ -46,28 +32,20 @@ def refuse_inside_sources(out: Path, sources: list[Source], what: str) -> None:
                 )
 
 
-def load_lists(texts: list[str]) -> list[HashList]:
-    from safeset.lists.config import check_cancels, is_lists_file, load_lists_file
-
-    if not texts:
+def check_lists(lists: Sequence[HashList]) -> None:
+    if not lists:
         raise SafesetError("no hash list given: pass at least one --list FILE")
-    lists = [
-        hl
-        for t in texts
-        for hl in (load_lists_file(Path(t)) if is_lists_file(t) else [load_list(ListSpec.parse(t))])
-    ]
     names = [hl.name for hl in lists]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise SafesetError(f"two lists are named {duplicate!r}: name them with --list NAME=FILE")
     check_cancels(lists)
-    return lists
 
 
 def job_record(
-    sources: list[Source], lists: list[HashList], options: ScanOptions
+    sources: Sequence[Source], lists: Sequence[HashList], options: ScanOptions
 ) -> dict[str, Any]:
-    """What makes two scans the same job (list contents enter only as a file fingerprint)."""
+    """What makes two scans the same job (list contents enter only as a fingerprint)."""
     return {
         "sources": [s.describe() for s in sources],
         "lists": [
@@ -78,36 +56,54 @@ def job_record(
     }
 
 
-def run_scan(req: ScanRequest) -> dict[str, Any]:
-    if not 0 <= req.options.pdq_threshold <= 128:
-        raise SafesetError(
-            f"--pdq-threshold {req.options.pdq_threshold} is out of range 0..128 (usual: 31)"
-        )
-    if req.ray_address and req.engine is not Engine.RAY:
-        raise SafesetError("--ray-address is for --engine ray")
-    check_engine(req.engine)
+def check_options(options: ScanOptions) -> None:
+    """Thresholds beyond half a hash's bits would match unrelated values wholesale."""
+    for type_name, threshold in options.thresholds.items():
+        most = 4 * _nbytes(type_name)
+        if not 0 <= threshold <= most:
+            raise SafesetError(f"{type_name} threshold {threshold} is out of range 0..{most}")
+
+
+def _nbytes(type_name: str) -> int:
+    from safeset.signals import lookup
+
+    found = lookup(type_name)
+    if found is None:
+        raise SafesetError(f"unknown hash type {type_name!r} in the thresholds")
+    return found.nbytes
+
+
+def run_scan(
+    sources: Sequence[Source],
+    lists: Sequence[HashList],
+    out: Path,
+    options: ScanOptions,
+    *,
+    engine: Engine | None = None,
+    force: bool = False,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Scan ``sources`` into the scan folder ``out`` (resuming it if it holds the same job)."""
     started = time.monotonic()
-    if req.options.policy.screen:
-        check_available()
-    sources = open_sources(req.sources, req.urls)
-    refuse_inside_sources(req.out, sources, "--out")
-    lists = load_lists(req.lists)
+    engine = engine or LocalEngine()
+    check_options(options)
+    check_lists(lists)
+    engine.check()
+    scanner = Scanner(Matcher(lists, options.thresholds), options)
+    scanner.check_available()
+    refuse_inside_sources(out, sources, "--out")
     shards = [sh for i, s in enumerate(sources) for sh in s.shards(f"s{i:03d}")]
-    scan_dir = ScanDir(req.out)
-    scan_dir.prepare(job_record(sources, lists, req.options), force=req.force)
-    ctx = ScanContext(Matcher(lists, req.options.pdq_threshold), req.options)
+    scan_dir = ScanDir(out)
+    scan_dir.prepare(job_record(sources, lists, options), force=force)
     pending = [sh for sh in shards if not scan_dir.done(sh.id)]
-    with track("scanning", len(shards), quiet=req.quiet) as tracker:
+    with track("scanning", len(shards), quiet=quiet) as tracker:
         tracker.advance(0, units=len(shards) - len(pending))
-        run_engine(
-            req.engine,
-            pending,
-            ctx,
-            scan_dir,
-            tracker.advance,
-            workers=req.workers,
-            ray_address=req.ray_address,
-        )
+
+        def store(shard, table) -> None:
+            scan_dir.write_shard(shard.id, table)
+            tracker.advance(table.num_rows)
+
+        engine.run(pending, scanner.scan_shard, store)
     return scan_dir.write_reports(
         {
             "shards": len(shards),
@@ -122,7 +118,7 @@ def run_scan(req: ScanRequest) -> dict[str, Any]:
             ],
             # Everything that may differ between an interrupted-and-resumed run and a clean one.
             "run": {
-                "engine": req.engine.value,
+                "engine": engine.name,
                 "shards_resumed": len(shards) - len(pending),
                 "elapsed_seconds": round(time.monotonic() - started, 3),
             },

@@ -17,7 +17,7 @@ import io
 import json
 import shutil
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from safeset.atomic import is_leftover, write_atomic
 from safeset.errors import SafesetError
 from safeset.policy import EXPLICIT_MINOR_REASON, FLAGGED
+from safeset.signals import HashType
 
 MATCH_TYPE = pa.struct(
     [
@@ -39,58 +40,44 @@ MATCH_TYPE = pa.struct(
     ]
 )
 
-# A sample's stored files besides its image (captions, metadata, further images), each hashed.
-PART_TYPE = pa.struct(
-    [
-        ("name", pa.string()),
-        ("md5", pa.string()),
-        ("sha1", pa.string()),
-        ("sha256", pa.string()),
-        ("pdq", pa.string()),
-        ("pdq_quality", pa.int16()),
-    ]
-)
+# Where each sample is, whatever its format.
+IDENTITY_FIELDS = [
+    pa.field("key", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("location", pa.string()),
+    pa.field("index", pa.int64()),
+    pa.field("shard", pa.string()),
+    pa.field("url", pa.string()),
+]
+DECISION_FIELDS = [
+    pa.field("matches", pa.list_(MATCH_TYPE)),
+    pa.field("action", pa.string()),
+    pa.field("reasons", pa.list_(pa.string())),
+]
 
-SCORE_TYPE = pa.struct([("label", pa.string()), ("score", pa.float32())])
-FACE_TYPE = pa.struct(
-    [
-        ("x", pa.int32()),
-        ("y", pa.int32()),
-        ("w", pa.int32()),
-        ("h", pa.int32()),
-        ("age", pa.float32()),
-        ("score", pa.float32()),
-    ]
-)
 
-RESULT_SCHEMA = pa.schema(
-    [
-        ("key", pa.string()),
-        ("source", pa.string()),
-        ("location", pa.string()),
-        ("index", pa.int64()),
-        ("shard", pa.string()),
-        ("url", pa.string()),
-        ("md5", pa.string()),
-        ("sha1", pa.string()),
-        ("sha256", pa.string()),
-        ("pdq", pa.string()),
-        ("pdq_quality", pa.int16()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("error", pa.string()),
-        ("parts", pa.list_(PART_TYPE)),
-        # Screening signals: null or empty unless the policy screens.
-        ("explicit_score", pa.float32()),
-        ("explicit_classes", pa.list_(SCORE_TYPE)),
-        ("faces", pa.list_(FACE_TYPE)),
-        ("sexual_terms", pa.list_(pa.string())),
-        ("minor_terms", pa.list_(pa.string())),
-        ("matches", pa.list_(MATCH_TYPE)),
-        ("action", pa.string()),
-        ("reasons", pa.list_(pa.string())),
-    ]
-)
+def result_schema(
+    hash_types: Sequence[type[HashType]], signal_fields: Sequence[pa.Field]
+) -> pa.Schema:
+    """The results' columns, assembled from the job's hash types and content signals: where
+    the sample is; each hash type's columns for its image; size and error; the same hash
+    columns for each of its other stored files (``parts``); each signal's columns; the
+    decision."""
+    hash_fields = [f for t in hash_types for f in t.fields()]
+    part_type = pa.struct([pa.field("name", pa.string()), *hash_fields])
+    return pa.schema(
+        [
+            *IDENTITY_FIELDS,
+            *hash_fields,
+            pa.field("width", pa.int32()),
+            pa.field("height", pa.int32()),
+            pa.field("error", pa.string()),
+            pa.field("parts", pa.list_(part_type)),
+            *signal_fields,
+            *DECISION_FIELDS,
+        ]
+    )
+
 
 MANIFEST_COLUMNS = [
     "key",
@@ -104,6 +91,7 @@ MANIFEST_COLUMNS = [
     "matched_list",
     "matched_signal_type",
     "distance",
+    "matched_part",
 ]
 
 
@@ -226,13 +214,14 @@ def _manifest_cells(row: dict[str, Any]) -> list[Any]:
         row["source"],
         row["location"],
         row["url"] or "",
-        row["md5"] or "",
-        row["pdq"] or "",
+        row.get("md5") or "",
+        row.get("pdq") or "",
         row["action"],
         ";".join(row["reasons"]),
         best["list"] if best else "",
         best["signal_type"] if best else "",
         best["distance"] if best else "",
+        best["part"] if best else "",
     ]
 
 

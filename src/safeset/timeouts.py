@@ -1,35 +1,110 @@
 """A per-sample time limit, so one pathological sample cannot stall a shard forever.
 
-SIGALRM interrupts Python code and any C call that returns to the interpreter; signals can only
-be handled on a process's main thread, where both engines run samples. Elsewhere the limit is
-not applied rather than applied wrongly.
+It works in any thread (a worker process's main thread, a thread of a user's own pipeline, an
+HF ``datasets`` or Ray Data worker): one watchdog thread per process raises ``SampleTimeout`` in
+the thread whose sample overran, as an asynchronous exception. Like any Python-level timer it
+takes effect when the thread next runs Python code: a C call that never returns (a decoder in
+an endless loop) cannot be interrupted, which is why images are size-capped before decoding.
+
+Entering and leaving a limit costs a lock and a dict update, no system call: the watchdog only
+wakes when the earliest deadline is due.
 """
 
 from __future__ import annotations
 
-import signal
+import contextlib
+import ctypes
+import math
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 
 class SampleTimeout(Exception):
     pass
 
 
-def _raise_timeout(signum: int, frame: object) -> None:
-    raise SampleTimeout
+@dataclass
+class _Limit:
+    deadline: float
+    fired: bool = False
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._limits: dict[int, _Limit] = {}
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float) -> _Limit:
+        ident = threading.get_ident()
+        limit = _Limit(time.monotonic() + seconds)
+        with self._lock:
+            self._ensure_running()
+            earliest = min((lim.deadline for lim in self._limits.values()), default=math.inf)
+            self._limits[ident] = limit
+            if limit.deadline < earliest:
+                self._lock.notify()
+        return limit
+
+    def disarm(self, limit: _Limit) -> None:
+        ident = threading.get_ident()
+        with self._lock:
+            if self._limits.get(ident) is limit:
+                del self._limits[ident]
+            if limit.fired:
+                # Fired but maybe not yet delivered: cancel what is still pending.
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
+
+    def _ensure_running(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._watch, name="safeset-timeouts", daemon=True
+            )
+            self._thread.start()
+
+    def _watch(self) -> None:
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                for ident, limit in list(self._limits.items()):
+                    if limit.deadline <= now and not limit.fired:
+                        limit.fired = True
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                            ctypes.c_ulong(ident), ctypes.py_object(SampleTimeout)
+                        )
+                pending = [lim.deadline for lim in self._limits.values() if not lim.fired]
+                self._lock.wait(timeout=max(0.0, min(pending) - now) if pending else None)
+
+
+_watchdog = _Watchdog()
+
+
+def _after_fork() -> None:
+    # A forked worker inherits neither the watchdog thread nor, safely, its lock.
+    global _watchdog
+    _watchdog = _Watchdog()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+    """Raise SampleTimeout in the calling thread if the block runs over ``seconds``."""
+    if not (0 < seconds < math.inf):
         yield
         return
-    previous = signal.signal(signal.SIGALRM, _raise_timeout)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    limit = _watchdog.arm(seconds)
     try:
         yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    except SampleTimeout:
+        _watchdog.disarm(limit)
+        raise
+    else:
+        # Delivered on the way out, the exception is moot: the block itself finished in time.
+        with contextlib.suppress(SampleTimeout):
+            _watchdog.disarm(limit)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from safeset.matching.matcher import Match
-from safeset.signal_types import SIGNAL_TYPES
+from safeset.signals import hash_type
 
 
 def cancels(allow: Match, block: Match) -> bool:
@@ -22,7 +22,7 @@ def cancels(allow: Match, block: Match) -> bool:
         return False
     if allow.cancels and block.list_name not in allow.cancels:
         return False
-    exact_allow = not SIGNAL_TYPES[allow.signal_type].perceptual
+    exact_allow = not hash_type(allow.signal_type).perceptual()
     return exact_allow or allow.signal_type == block.signal_type
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from safeset.errors import SafesetError
 from safeset.lists.hashlist import HashList, ListSpec, load_list
-from safeset.signal_types import lookup
+from safeset.signals import lookup
 
 KEYS = {"file", "type", "action", "pdq_threshold", "role", "cancels"}
 ACTIONS = ("remove", "review")

@@ -38,7 +38,7 @@ from safeset.lists.credentials import load_credentials
 from safeset.lists.hashlist import ListSpec, load_list
 from safeset.lists.parse import looks_like_type_name
 from safeset.lists.saved import is_saved_list, save_list
-from safeset.signal_types import lookup
+from safeset.signals import lookup
 
 EXCHANGES = ("local_file", "ncmec", "stop_ncii", "fb_threatexchange")
 STATE_FORMAT = "safeset-fetch-state"

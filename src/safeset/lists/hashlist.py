@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,9 +12,7 @@ import numpy as np
 
 from safeset.errors import SafesetError
 from safeset.lists.parse import read_blocks
-from safeset.matching.exact_index import ExactIndex
-from safeset.matching.pdq_index import PDQIndex
-from safeset.signal_types import SIGNAL_TYPES, SignalType, lookup
+from safeset.signals import HashType, Index, hash_type, lookup
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,7 @@ class ListSpec:
 
     path: Path
     name: str
-    declared: type[SignalType] | None = None
+    declared: type[HashType] | None = None
 
     @classmethod
     def parse(cls, text: str) -> ListSpec:
@@ -41,19 +40,23 @@ class ListSpec:
         return cls(path=path, name=name or path.stem, declared=declared)
 
 
-@dataclass
+@dataclass(repr=False)
 class HashList:
-    """Entries of one list grouped by signal type: raw values plus the line each came from."""
+    """Entries of one list grouped by hash type: raw values plus the line each came from.
+
+    Its repr and every message about it give counts, never entries (invariant 5).
+    """
 
     name: str
-    path: Path
+    path: Path | None
     values: dict[str, np.ndarray]
     lines: dict[str, np.ndarray]
     skipped: Counter[str] = field(default_factory=Counter)
-    # sha256 of the file: identifies the list in job records without revealing any entry.
+    # sha256 of the file (or of the entries, for a list built in memory): identifies the list in
+    # job records without revealing any entry.
     fingerprint: str = ""
-    # Indexes loaded from a saved list (safeset lists build), by signal type.
-    prebuilt: dict[str, ExactIndex | PDQIndex] = field(default_factory=dict)
+    # Indexes loaded from a saved list (safeset lists build), by hash type.
+    prebuilt: dict[str, Index] = field(default_factory=dict)
     # Per-list rules from a lists file (safeset.lists.config); None: the scan's own setting.
     pdq_threshold: int | None = None
     action: str | None = None  # "remove" or "review" for a match on this list
@@ -69,14 +72,48 @@ class HashList:
             "cancels": list(self.cancels),
         }
 
-    def index(self, type_name: str) -> ExactIndex | PDQIndex:
-        """The search index for one signal type: prebuilt if saved, else built now."""
+    @classmethod
+    def from_hashes(cls, name: str, hashes: Mapping[str, Iterable[str]]) -> HashList:
+        """A list built in memory from hex values by type: ``{"pdq": [...], "md5": [...]}``.
+
+        Entry numbers (what a match reports instead of the value) count from 1 in the order
+        given, per type. A malformed value raises SafesetError naming its type and number.
+        """
+        values, lines = {}, {}
+        digest = hashlib.sha256()
+        for type_name, texts in hashes.items():
+            signal_type = lookup(type_name)
+            if signal_type is None:
+                raise SafesetError(f"list {name}: unknown hash type {type_name!r}")
+            raw = []
+            for n, text in enumerate(texts, start=1):
+                try:
+                    raw.append(signal_type.parse(text.strip().lower()))
+                except ValueError as exc:
+                    raise SafesetError(
+                        f"list {name}: {signal_type.name} entry {n}: {exc}"
+                    ) from None
+            if raw:
+                values[signal_type.name] = np.frombuffer(b"".join(raw), np.uint8).reshape(
+                    -1, signal_type.nbytes
+                )
+                lines[signal_type.name] = np.arange(1, len(raw) + 1, dtype=np.int64)
+                digest.update(signal_type.name.encode() + b"\0" + b"".join(raw))
+        if not values:
+            raise SafesetError(f"list {name} has no hashes")
+        return cls(name, None, values, lines, fingerprint=digest.hexdigest())
+
+    def index(self, type_name: str) -> Index:
+        """The search index for one hash type: prebuilt if saved, else built now."""
         if type_name not in self.prebuilt:
-            self.prebuilt[type_name] = SIGNAL_TYPES[type_name].build_index(self.values[type_name])
+            self.prebuilt[type_name] = hash_type(type_name).build_index(self.values[type_name])
         return self.prebuilt[type_name]
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.values.values())
+
+    def __repr__(self) -> str:
+        return f"HashList(name={self.name!r}, entries={self.counts()})"
 
     def counts(self) -> dict[str, int]:
         return {t: len(v) for t, v in self.values.items()}

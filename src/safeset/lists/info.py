@@ -28,12 +28,14 @@ def describe_lists(text: str) -> list[dict[str, Any]]:
 def describe(hl: HashList) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": hl.name,
-        "path": str(hl.path),
+        "path": str(hl.path) if hl.path is not None else None,
         "entries": hl.counts(),
         "skipped": dict(sorted(hl.skipped.items())),
         "sha256": hl.fingerprint,
         **hl.rules(),
     }
+    if hl.path is None:  # built in memory (HashList.from_hashes)
+        return out
     if hl.path.is_dir() and is_saved_list(hl.path):
         meta = json.loads((hl.path / "meta.json").read_text())
         out["saved_from"] = meta.get("built_from")

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import TextIO
 
 from safeset.errors import SafesetError
-from safeset.signal_types import SignalType, lookup
+from safeset.signals import HashType as SignalType
+from safeset.signals import lookup
 
 # ThreatExchange opinion categories saying an entry is *not* what the collaboration is about.
 NEGATIVE_CATEGORIES = frozenset({"false_positive", "negative_class", "does_not_fit_category"})

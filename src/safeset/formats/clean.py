@@ -1,4 +1,5 @@
-"""What a sink needs from the scan: per sample, keep it or not (and proof it is the same sample)."""
+"""What a format's clean writer needs from the scan: per sample, keep it or not, and the proof
+that it is the sample that was scanned."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from safeset.errors import SafesetError
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Scanned:
+    """What the scan recorded of one sample: its action and what identifies its bytes."""
+
     action: str
     location: str
     md5: str | None
@@ -33,32 +36,32 @@ class CleanCounts:
 
 @dataclass
 class Decisions:
-    """The scan's verdict for every sample, looked up by (source file, index within it)."""
+    """What the scan recorded of every sample, looked up by (source file, index within it)."""
 
-    verdicts: dict[str, dict[int, Verdict]]
+    recorded: dict[str, dict[int, Scanned]]
     keep_actions: frozenset[str]
     counts: CleanCounts = field(default_factory=CleanCounts)
 
     def kept(
         self, source: str, index: int, location: str, *, url: str | None = None
-    ) -> Verdict | None:
-        """The verdict if this sample is to be written, else None; refuses unknown samples.
+    ) -> Scanned | None:
+        """The record if this sample is to be written, else None; refuses unknown samples.
 
         ``url`` is the proof of identity for a row of a URL table, as md5 is for bytes.
         """
-        verdict = self.verdicts.get(source, {}).get(index)
-        if verdict is None or verdict.location != location:
+        scanned = self.recorded.get(source, {}).get(index)
+        if scanned is None or scanned.location != location:
             raise SafesetError(
                 f"{source}: sample {location!r} is not in the scan results; the source changed "
                 "since it was scanned: scan it again"
             )
-        if url is not None and url != verdict.url:
+        if url is not None and url != scanned.url:
             raise SafesetError(
                 f"{source}: {location} has another url than when it was scanned: scan it again"
             )
-        if verdict.action in self.keep_actions:
+        if scanned.action in self.keep_actions:
             self.counts.kept += 1
-            return verdict
+            return scanned
         self.counts.left_out += 1
         return None
 
@@ -69,13 +72,13 @@ class Decisions:
         self.counts.unreadable += 1
 
     @staticmethod
-    def verify(verdict: Verdict, source: str, files: list[tuple[str, bytes]]) -> None:
+    def verify(scanned: Scanned, source: str, files: list[tuple[str, bytes]]) -> None:
         """Refuse to write bytes other than those the scan judged: ``files`` are the sample's
         image then its parts, as (name, bytes), each checked against its recorded md5."""
-        expected = [verdict.md5, *verdict.parts]
+        expected = [scanned.md5, *scanned.parts]
         if len(files) != len(expected):
             raise SafesetError(
-                f"{source}: {verdict.location!r} holds other files than when it was scanned: "
+                f"{source}: {scanned.location!r} holds other files than when it was scanned: "
                 "scan it again"
             )
         for (name, data), md5 in zip(files, expected, strict=True):
@@ -85,7 +88,7 @@ class Decisions:
                 )
 
     def check_all_seen(self, source: str, seen: int) -> None:
-        expected = len(self.verdicts.get(source, {}))
+        expected = len(self.recorded.get(source, {}))
         if seen != expected:
             raise SafesetError(
                 f"{source}: holds {seen} samples but the scan recorded {expected}: scan it again"

@@ -7,6 +7,7 @@ disk; member names, however hostile, are only strings here.
 
 from __future__ import annotations
 
+import io
 import json
 import lzma
 import tarfile
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safeset.formats.base import IMAGE_EXTENSIONS, Format, Shard, Source, Target, extension
+from safeset.formats.clean import Decisions, atomic_output
 from safeset.sample import Part, Sample
-from safeset.sources.base import IMAGE_EXTENSIONS, Shard, Source, extension
 
 # How each tar suffix is compressed, as tarfile names it ("" for none).
 COMPRESSION = {".tar.gz": ":gz", ".tgz": ":gz", ".tar.bz2": ":bz2", ".tar.xz": ":xz", ".tar": ""}
@@ -70,13 +72,27 @@ def iter_groups(path: Path) -> Iterator[MemberGroup]:
                     group.problem = f"tar member {member.name!r} is a link or special file"
                 group.members.append(member)
                 group.data.append(data)
+            if group is not None:  # complete: the archive's end was read past it
+                yield group
+            problem = _trailing_garbage(tf)
+            if problem:
+                raise tarfile.ReadError(problem)
     except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as exc:
-        if group is not None:
-            yield group
+        # The sample being read when the archive broke is incomplete: the error row stands for
+        # it (and whatever followed), never a partial copy of it.
         yield MemberGroup(key="", problem=f"corrupt or truncated tar: {exc}")
-        return
-    if group is not None:
-        yield group
+
+
+def _trailing_garbage(tf: tarfile.TarFile) -> str | None:
+    """Why the archive ended early, if it did: ``tarfile`` reads a header cut short after the
+    first member as the end of the archive, silently; what follows the last member must be
+    nothing but the zero blocks that end a tar."""
+    fileobj = tf.fileobj
+    fileobj.seek(tf.offset)
+    while chunk := fileobj.read(1 << 16):
+        if chunk.strip(b"\0"):
+            return f"incomplete member header at byte {tf.offset}"
+    return None
 
 
 def iter_samples(path: Path) -> Iterator[tuple[Sample, MemberGroup]]:
@@ -160,3 +176,49 @@ class TarSource(Source):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "files": [str(p.resolve()) for p in self.files]}
+
+    def clean(self, decisions: Decisions, out: Path) -> None:
+        """Each shard again under its own name and compression, with every member of each kept
+        sample; headers are rewritten by ``tarfile`` from the originals' metadata and nothing
+        is ever extracted, so a hostile member name cannot reach the file system."""
+        for path in self.files:
+            clean_tar(path, decisions, out / path.name)
+
+
+class WebDatasetFormat(Format):
+    """Tar shards: a folder holding ``.tar`` files (img2dataset's output), or tar files."""
+
+    name = "webdataset"
+
+    @classmethod
+    def detect(cls, target: Target) -> Source | None:
+        tars = [f for f in target.files if is_tar(f)]
+        if target.folder is not None:
+            # img2dataset output folders hold tar shards plus metadata-only Parquet: tars win.
+            return TarSource(tars, folder=target.folder) if tars else None
+        return TarSource(tars) if tars and len(tars) == len(target.files) else None
+
+
+def is_tar(path: Path) -> bool:
+    return path.name.lower().endswith(TAR_SUFFIXES)
+
+
+def clean_tar(path: Path, decisions: Decisions, dest: Path) -> None:
+    seen = 0
+    with (
+        atomic_output(dest) as f,
+        tarfile.open(
+            dest.name, f"w{compression(path)}", fileobj=f, format=tarfile.PAX_FORMAT
+        ) as tf,
+    ):
+        for sample, group in iter_samples(path):
+            seen += 1
+            scanned = decisions.kept(str(path), sample.index, sample.location)
+            if scanned is None:
+                continue
+            files = [(sample.location, sample.load())] + [(p.name, p.load()) for p in sample.parts]
+            decisions.verify(scanned, str(path), files)
+            for member, data in zip(group.members, group.data, strict=True):
+                tf.addfile(member, io.BytesIO(data) if data is not None else None)
+    decisions.counts.files += 1
+    decisions.check_all_seen(str(path), seen)

@@ -9,23 +9,30 @@ error. Key = the ``key``/``sample_id`` column when present, else the row number.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from safeset.sample import Sample
-from safeset.sources.base import Shard, Source
-from safeset.sources.fetch import Fetched, FetchOptions, fetch, map_ordered
-from safeset.sources.parquet import open_parquet
-from safeset.sources.url_table import (
+import pyarrow as pa
+
+from safeset.errors import SafesetError
+from safeset.fetch import Fetched, FetchOptions, fetch, map_ordered
+from safeset.formats.base import Format, Shard, Source, SourceOptions, Target
+from safeset.formats.clean import Decisions, atomic_output
+from safeset.formats.parquet import open_parquet, parquet_files, read_schema, write_filtered
+from safeset.formats.url_table import (
     UrlColumns,
     UrlRow,
     csv_layout,
     csv_rows,
+    field_at,
     find_url_columns,
     is_delimited,
+    open_binary,
     parquet_rows,
+    table_records,
 )
+from safeset.sample import Sample
 
 ROWS_PER_SHARD = 1000
 
@@ -33,14 +40,6 @@ ROWS_PER_SHARD = 1000
 def row_location(row: int) -> str:
     """Where a sample lives in its table (what a sink checks before dropping a row)."""
     return f"row {row}"
-
-
-@dataclass(frozen=True)
-class UrlOptions:
-    """How URL tables are read (``url_col``) and their images downloaded (``fetch``)."""
-
-    url_col: str = "url"
-    fetch: FetchOptions = field(default_factory=FetchOptions)
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,9 @@ class UrlShard(Shard):
 class UrlSource(Source):
     kind = "urls"
 
-    def __init__(self, files: list[Path], options: UrlOptions, folder: Path | None = None) -> None:
+    def __init__(
+        self, files: list[Path], options: SourceOptions, folder: Path | None = None
+    ) -> None:
         self.files = files
         # The folder the user named, if any: all of it then counts as the source.
         self.folder = folder
@@ -128,6 +129,44 @@ class UrlSource(Source):
             "files": [{"path": str(p.resolve()), "rows": self.rows(p)} for p in self.files],
         }
 
+    def clean(self, decisions: Decisions, out: Path) -> None:
+        """The same table minus the removed rows, the Re-LAION way, so that everyone holding a
+        copy can clean it: Parquet keeps its schema and metadata; CSV/TSV keeps every kept
+        record's bytes exactly (header, quoting, line endings, blank lines). Nothing is
+        downloaded: each row's recorded action, checked against its URL, is all it needs."""
+        for path in self.files:
+            columns, _ = self.layout(path)
+            if is_delimited(path):
+                seen = clean_delimited(path, columns, decisions, out / path.name)
+            else:
+                seen = clean_parquet_table(path, columns, decisions, out / path.name)
+            decisions.counts.files += 1
+            decisions.check_all_seen(str(path), seen)
+
+
+class UrlTableFormat(Format):
+    """CSV/TSV files, or Parquet files without image bytes but with a url column."""
+
+    name = "urls"
+
+    @classmethod
+    def detect(cls, target: Target) -> Source | None:
+        if target.files and not target.subfolders and all(map(is_delimited, target.files)):
+            return UrlSource(target.files, target.options, folder=target.folder)
+        files = parquet_files(target)
+        if files is None:
+            return None
+        url_col = target.options.url_col.lower()
+        for f in files:
+            schema = read_schema(f)
+            if schema is not None and url_col not in {n.lower() for n in schema.names}:
+                raise SafesetError(
+                    f"{f}: neither image bytes (a binary column such as jpg, png, image) nor a "
+                    f"url column {target.options.url_col!r} (--url-col); columns are: "
+                    f"{', '.join(schema.names)}"
+                )
+        return UrlSource(files, target.options, folder=target.folder)
+
 
 def _parquet_blocks(path: Path, url_col: str) -> tuple[UrlColumns, list[RowBlock]]:
     pf = open_parquet(path)
@@ -151,3 +190,33 @@ def _csv_blocks(path: Path, url_col: str) -> tuple[UrlColumns, list[RowBlock]]:
         for offset, row in layout.starts
     ]
     return columns, blocks
+
+
+def clean_parquet_table(path: Path, columns: UrlColumns, decisions: Decisions, dest: Path) -> int:
+    def keep_rows(_row_group: int, first_row: int, table: pa.Table) -> list[bool]:
+        urls = table.column(columns.url).to_pylist()
+        return [
+            _keep(decisions, path, first_row + offset, None if url is None else str(url))
+            for offset, url in enumerate(urls)
+        ]
+
+    return write_filtered(path, dest, keep_rows)
+
+
+def clean_delimited(path: Path, columns: UrlColumns, decisions: Decisions, dest: Path) -> int:
+    rows = 0
+    with open_binary(path) as f, atomic_output(dest) as outf:
+        for record, is_row in table_records(f, path):
+            # The header and blank lines are not rows: they are always kept.
+            if is_row:
+                url = field_at(record.fields, columns.positions[0])
+                keep = _keep(decisions, path, rows, url)
+                rows += 1
+                if not keep:
+                    continue
+            outf.write(record.raw)
+    return rows
+
+
+def _keep(decisions: Decisions, path: Path, row: int, url: str | None) -> bool:
+    return decisions.kept(str(path), row, row_location(row), url=url) is not None
