@@ -304,3 +304,26 @@ def test_lists_info_shows_rules_and_counts_never_entries(job) -> None:
     as_json = json.loads(run_cli("lists", "info", "--json", str(root / "lists" / "fp.txt")).stdout)
     assert as_json[0]["entries"] == {"pdq": 2} and as_json[0]["file"]["bytes"] > 0
     assert not any(e in json.dumps(as_json) for e in entries)
+
+
+def test_auditor_applies_a_lists_file(examples: ExampleSet, tmp_path: Path) -> None:
+    import safeset
+
+    allowed = _record(examples, "rocket/recompressed")
+    reviewed = _record(examples, "motorcycle_left/resized")
+    originals = {name.split(".")[0]: _jpeg(img) for name, img in examples.known.items()}
+    (tmp_path / "block.txt").write_text(f"pdq {_pdq(originals['rocket'])}\n")
+    (tmp_path / "leads.txt").write_text(f"pdq {_pdq(originals['motorcycle_left'])}\n")
+    (tmp_path / "fp.txt").write_text(f"md5 {hashlib.md5(allowed.data).hexdigest()}\n")
+    (tmp_path / "lists.toml").write_text(
+        '[lists.block]\nfile = "block.txt"\n'
+        '[lists.leads]\nfile = "leads.txt"\naction = "review"\n'
+        '[lists.fp]\nfile = "fp.txt"\nrole = "allow"\n'
+    )
+    auditor = safeset.Auditor(lists=[str(tmp_path / "lists.toml")])
+    kept, review, other = auditor.check(
+        [allowed.data, reviewed.data, _record(examples, "rocket/blurred").data]
+    )
+    assert kept.action == "keep" and "allowed:fp:entry 1" in kept.reasons
+    assert review.action == "review"
+    assert other.action == "remove"  # the allow entry is that one file's md5, not the photo's
