@@ -291,3 +291,30 @@ def test_fetch_state_round_trips_as_json(known: dict[str, str], tmp_path: Path) 
     other = NCMECCollabConfig(name="n", environment=NCMECEnvironment.Industry)
     with pytest.raises(SafesetError, match="another exchange or collaboration"):
         _load_state(tmp_path / "l", "ncmec", other, NCMECSignalExchangeAPI)
+
+
+def test_threatexchange_records_go_through_its_own_type_mapping(known: dict[str, str]) -> None:
+    from threatexchange.exchanges.fetch_state import SignalOpinionCategory
+    from threatexchange.exchanges.impl.fb_threatexchange_api import (
+        FBThreatExchangeCollabConfig,
+        FBThreatExchangeIndicatorRecord,
+        FBThreatExchangeOpinion,
+    )
+
+    from safeset.lists.exchange import _rows
+
+    def record(category):
+        return FBThreatExchangeIndicatorRecord(
+            [FBThreatExchangeOpinion(False, category, set(), 1, 2)]
+        )
+
+    records = {
+        ("HASH_PDQ", known["rocket"]): record(SignalOpinionCategory.POSITIVE_CLASS),
+        ("HASH_PDQ", known["coffee"]): record(SignalOpinionCategory.NEGATIVE_CLASS),
+        ("URI", "https://example.org/x"): record(SignalOpinionCategory.POSITIVE_CLASS),
+    }
+    collab = FBThreatExchangeCollabConfig(name="te", privacy_group=1)
+    rows, skipped = _rows("fb_threatexchange", collab, records)
+    assert ["pdq", known["rocket"], "te", "POSITIVE_CLASS", ""] in rows
+    assert ["pdq", known["coffee"], "te", "NEGATIVE_CLASS", ""] in rows  # the parser skips it
+    assert len(rows) == 2 and skipped == {"unsupported type url": 1}

@@ -273,6 +273,8 @@ def _rows(exchange: str, collab: Any, records: dict[Any, Any]) -> tuple[list[lis
     rows: list[list[str]] = []
     if exchange == "ncmec":
         items = _ncmec_items(collab, records, skipped)
+    elif exchange == "fb_threatexchange":
+        items = _threatexchange_items(collab, records)
     else:  # exchanges with simple updates: (signal type name, signal) -> metadata
         items = (
             (type_name, value, _opinion(meta))
@@ -315,6 +317,21 @@ def _ncmec_items(collab: Any, records: dict[Any, Any], skipped: Counter) -> Iter
                 skipped[f"unsupported type {entry.entry_type.value}_{kind.lower()}"] += 1
                 continue
             yield names.get(kind.lower(), kind.lower()), value, ("POSITIVE_CLASS", tags)
+
+
+def _threatexchange_items(collab: Any, records: dict[Any, Any]) -> Iterator[tuple]:
+    """ThreatExchange keys records by its own indicator types (HASH_PDQ...) and tags; its
+    client maps them to signal types (logging silenced by the caller: it logs bad values)."""
+    from threatexchange.exchanges.impl.fb_threatexchange_api import (
+        FBThreatExchangeSignalExchangeAPI,
+    )
+
+    converted = FBThreatExchangeSignalExchangeAPI.naive_convert_to_signal_type(
+        _signal_types(), collab, records
+    )
+    for signal_type, by_value in converted.items():
+        for value, meta in by_value.items():
+            yield signal_type.get_name(), value, _opinion(meta)
 
 
 def _csv_text(rows: list[list[str]]) -> str:
