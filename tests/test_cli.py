@@ -11,7 +11,7 @@ from PIL import Image
 
 from safeset.examples import ExampleSet, write_webdataset
 
-from .conftest import CONFORMANCE, run_cli
+from .support import CONFORMANCE, run_cli
 
 
 @pytest.fixture(scope="module")

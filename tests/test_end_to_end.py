@@ -13,9 +13,7 @@ import pytest
 
 from safeset.examples import ExampleSet
 
-from .conftest import run_cli
-from .datasets import FORMATS, write_dataset
-from .scans import all_rows
+from .support import FORMATS, all_rows, run_cli, write_dataset
 
 
 def _md5(data: bytes) -> str:

@@ -15,8 +15,7 @@ from PIL import Image
 
 from safeset.examples import ExampleSet, write_folder
 
-from .conftest import run_cli
-from .scans import all_rows
+from .support import all_rows, run_cli
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int, str]]:

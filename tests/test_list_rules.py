@@ -16,8 +16,7 @@ from safeset.matching.matcher import Match
 from safeset.policy import Action, Evidence, Policy
 from safeset.signals.image import image_facts
 
-from .conftest import run_cli
-from .scans import all_rows
+from .support import all_rows, run_cli
 
 TIGHT = 8
 

@@ -165,7 +165,7 @@ def test_saved_list_loads_to_the_same_matches_and_job(tmp_path: Path) -> None:
     from safeset.lists.saved import load_saved_list
     from safeset.matching.matcher import Matcher
 
-    from .conftest import run_cli
+    from .support import run_cli
     from .test_matching import _signals
 
     pdqs = [rng.randbytes(32) for _ in range(50)]

@@ -16,7 +16,7 @@ from safeset.errors import SafesetError
 from safeset.examples import ExampleSet, _jpeg, write_folder
 from safeset.signals.image import image_facts
 
-from .conftest import run_cli
+from .support import run_cli
 
 pytest.importorskip("threatexchange")
 

@@ -12,7 +12,7 @@ from safeset.matching.pdq_index import PDQIndex
 from safeset.signals.image import image_facts
 from safeset.signals.pdq_reference import hamming_distance
 
-from .conftest import CONFORMANCE
+from .support import CONFORMANCE
 
 pytestmark = pytest.mark.skipif(not CONFORMANCE.is_dir(), reason="../shared/conformance absent")
 

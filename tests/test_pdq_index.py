@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from safeset.matching import pdq_index
 from safeset.matching.pdq_index import PDQIndex
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-REG_TEST_INPUT = SHARED / "conformance" / "pdq" / "reg-test-input"
+from .support import CONFORMANCE
+
+REG_TEST_INPUT = CONFORMANCE / "reg-test-input"
 
 RADII = [0, 1, 15, 31, 32, 48]
 SIZES = [0, 1, 5, 1000, 50_000]

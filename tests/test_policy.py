@@ -11,7 +11,7 @@ from safeset.matching.matcher import Match
 from safeset.policy import Action, Evidence, Policy
 from safeset.signals.terms import TermList
 
-from .conftest import run_cli
+from .support import run_cli
 
 POLICY = Policy(screen=True)
 

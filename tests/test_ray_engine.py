@@ -27,8 +27,7 @@ from safeset.matching.matcher import Matcher
 from safeset.pipeline import Scanner, ScanOptions
 from safeset.store import ScanDir
 
-from .conftest import run_cli
-from .scans import assert_same_scan
+from .support import assert_same_scan, run_cli
 from .urlserver import closed_port_url, serving
 
 

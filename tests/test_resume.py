@@ -17,7 +17,7 @@ from safeset.errors import SafesetError
 from safeset.examples import ExampleSet, build_examples, write_known_list, write_webdataset
 from safeset.store import ScanDir
 
-from .scans import assert_same_scan
+from .support import assert_same_scan
 
 SHARDS = 43
 

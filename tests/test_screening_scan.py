@@ -16,8 +16,7 @@ import pytest
 from safeset.examples import ExampleSet, bundled_photo, write_webdataset
 from safeset.policy import Policy
 
-from .conftest import run_cli
-from .scans import all_rows
+from .support import all_rows, run_cli
 
 pytest.importorskip("nudenet")
 pytest.importorskip("dlib")

@@ -20,7 +20,7 @@ from safeset.examples import ExampleSet, _jpeg, write_folder
 from safeset.lists import ListSpec, load_list
 from safeset.signals.image import image_facts
 
-from .conftest import run_cli
+from .support import run_cli
 
 pytest.importorskip("threatexchange")
 

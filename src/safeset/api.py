@@ -128,7 +128,10 @@ class Auditor:
         """One Verdict per item, in order. An item is an image's bytes, or a mapping with
         ``image`` (bytes, or a Hugging Face ``{"bytes": ..., "path": ...}``) and optionally
         ``key``, ``caption`` (or ``text``), ``url`` and ``metadata`` (or ``json``)."""
-        samples = [_sample(n, item) for n, item in enumerate(items)]
+        return self.check_samples([_sample(n, item) for n, item in enumerate(items)])
+
+    def check_samples(self, samples: Sequence[Sample]) -> list[Verdict]:
+        """One Verdict per ``Sample`` (a record with all its stored files), in order."""
         return [_verdict(row) for row in self.scanner.scan_batch(samples)]
 
     def __repr__(self) -> str:

@@ -135,7 +135,20 @@ class BytesHashType(HashType):
 
 
 class PixelHashType(HashType):
-    """A type computed from decoded pixels (perceptual hashes)."""
+    """A type computed from decoded pixels (perceptual hashes), served by an exhaustive
+    Hamming index unless it brings a faster one (PDQ does)."""
+
+    @classmethod
+    def build_index(cls, values: np.ndarray) -> Index:
+        from safeset.matching.hamming_index import HammingIndex
+
+        return HammingIndex.build(values)
+
+    @classmethod
+    def load_index(cls, path: Path) -> Index:
+        from safeset.matching.hamming_index import HammingIndex
+
+        return HammingIndex.load(path)
 
     @abstractmethod
     def compute(self, image: ImageView, options: ComputeOptions) -> list[HashValue]:
