@@ -172,3 +172,23 @@ def test_any_type_name_is_skipped_by_name_in_every_format(tmp_path: Path, text: 
     hl = load_list(ListSpec.parse(str(path)))
     assert hl.counts() == {"pdq": 1}
     assert hl.skipped == {"unsupported type whirlpool": 1}
+
+
+def test_csv_field_with_a_line_break_is_one_record(tmp_path: Path) -> None:
+    # csv.DictWriter, as threatexchange dataset --csv uses it, quotes a raw_text holding a break.
+    import csv
+
+    h = random.Random(5).randbytes(32).hex()
+    path = tmp_path / "export.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, ["signal_type", "signal_str", "collab", "category", "tags"])
+        writer.writeheader()
+        writer.writerow({"signal_type": "raw_text", "signal_str": 'two\nlines, "quoted"'})
+        writer.writerow({"signal_type": "pdq", "signal_str": h, "category": "POSITIVE_CLASS"})
+        writer.writerow({"signal_type": "pdq", "signal_str": h[:-2]})
+    with pytest.raises(SafesetError, match=r"export.csv:5: pdq hash must be 64 hex digits"):
+        load_list(ListSpec.parse(str(path)))
+    path.write_text("\n".join(path.read_text().splitlines()[:-1]) + "\n")
+    hl = load_list(ListSpec.parse(str(path)))
+    assert hl.counts() == {"pdq": 1} and hl.skipped == {"unsupported type raw_text": 1}
+    assert hl.lines["pdq"].tolist() == [4]

@@ -56,6 +56,7 @@ class Dialect:
     line: LineParser  # exact, with a precise reason for a bad line
     bulk: BulkSplitter  # fast, for the common case of a block without any bad line
     header: bool = False
+    csv: bool = False  # a quoted field may span lines (a raw_text signal with a line break)
 
 
 @dataclass
@@ -78,11 +79,36 @@ def read_blocks(path: Path, declared: type[SignalType] | None) -> Iterator[Block
             dialect = _dialect(path, first_chunk[0], declared)
             if dialect.header:
                 first_chunk = first_chunk[1:]
-            for chunk in itertools.chain([first_chunk], chunks):
+            blocks = itertools.chain([first_chunk], chunks)
+            for chunk in _csv_records(blocks) if dialect.csv else blocks:
                 if chunk:
                     yield _parse_block(path, chunk, dialect)
     except OSError as exc:
         raise SafesetError(f"cannot read hash list {path}: {exc.strerror or exc}") from None
+
+
+def _csv_records(chunks: Iterator[list[Line]]) -> Iterator[list[Line]]:
+    """Lines joined into CSV records: a line that leaves a quote open continues on the next
+    (csv.writer quotes a field holding a line break), numbered by its first line."""
+    pending: list[Line] = []
+    for chunk in chunks:
+        if not pending and '"' not in "".join(text for _, text in chunk):
+            yield chunk  # the usual case, checked in one pass
+            continue
+        records: list[Line] = []
+        for lineno, text in chunk:
+            if pending:
+                pending.append((lineno, text))
+                if sum(t.count('"') for _, t in pending) % 2 == 0:
+                    records.append((pending[0][0], "\n".join(t for _, t in pending)))
+                    pending = []
+            elif text.count('"') % 2:
+                pending = [(lineno, text)]
+            else:
+                records.append((lineno, text))
+        yield records
+    if pending:  # a quote open to the end: parsed as it is, so its line is the one named
+        yield [(pending[0][0], "\n".join(t for _, t in pending))]
 
 
 def _line_chunks(path: Path, f: TextIO) -> Iterator[list[Line]]:
@@ -273,7 +299,7 @@ def _csv_dialect(line: str) -> Dialect:
     def bulk(lines: list[str]) -> list[tuple[str, str, bool]]:
         return [(row[t_col], row[v_col].strip(), negative(row)) for row in csv.reader(lines)]
 
-    return Dialect(parse, bulk, header)
+    return Dialect(parse, bulk, header, csv=True)
 
 
 def _csv_row(line: str) -> list[str]:
