@@ -1,4 +1,4 @@
-"""Command line: ``safeset scan | clean | hash | demo``.
+"""Command line: ``safeset scan | clean | report | hash | demo``.
 
 User-caused problems surface as one line on stderr and exit code 2; see safeset.errors.
 """
@@ -234,11 +234,17 @@ def scan(
         int, typer.Option(help="URL tables: concurrent downloads per worker.")
     ] = DEFAULT_FETCH.threads,
     quiet: Quiet = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print summary.json to stdout instead of the table (for scripts)."
+        ),
+    ] = False,
 ) -> None:
     """Hash every sample, match against the lists, decide, and write results + manifest."""
     from safeset.api import scan as run_scan
     from safeset.engines import engine_named
-    from safeset.reporting import print_scan_summary
+    from safeset.reporting import print_scan_summary, print_summary_json
 
     if not 0 <= pdq_threshold <= 128:
         raise SafesetError(f"--pdq-threshold {pdq_threshold} is out of range 0..128 (usual: 31)")
@@ -259,7 +265,26 @@ def scan(
         force=force,
         progress=not quiet,
     )
-    print_scan_summary(summary, out)
+    if json_out:
+        print_summary_json(summary, out)
+    else:
+        print_scan_summary(summary, out)
+
+
+@app.command("report")
+def report_cmd(
+    scan_dir: Annotated[Path, typer.Argument(help="Folder written by safeset scan.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="HTML file to write (default: SCAN_DIR/report.html)."),
+    ] = None,
+) -> None:
+    """Write the scan's report: one HTML page that opens offline (counts, no images)."""
+    from safeset.report import REPORT_NAME, write_report
+
+    if out is not None and out.is_dir():
+        out = out / REPORT_NAME
+    typer.echo(f"report: {write_report(scan_dir, out)}")
 
 
 @app.command()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from safeset import __version__
 from safeset.engines import Engine, LocalEngine
 from safeset.errors import SafesetError
 from safeset.formats import Source
@@ -15,6 +16,7 @@ from safeset.lists.config import check_cancels
 from safeset.matching.matcher import Matcher
 from safeset.pipeline import Scanner, ScanOptions
 from safeset.progress import track
+from safeset.report import write_report
 from safeset.store import ScanDir
 
 
@@ -104,7 +106,7 @@ def run_scan(
             tracker.advance(table.num_rows)
 
         engine.run(pending, scanner.scan_shard, store)
-    return scan_dir.write_reports(
+    summary = scan_dir.write_reports(
         {
             "shards": len(shards),
             "lists": [
@@ -121,6 +123,9 @@ def run_scan(
                 "engine": engine.name,
                 "shards_resumed": len(shards) - len(pending),
                 "elapsed_seconds": round(time.monotonic() - started, 3),
+                "safeset_version": __version__,
             },
         }
     )
+    write_report(out)
+    return summary
