@@ -170,11 +170,14 @@ def run_fetch(req: FetchRequest) -> FetchResult:
     state = _load_state(out, req.exchange, collab, api_cls)
     credentials = load_credentials(req.exchange, req.credentials)
     with _private_and_silent():
-        api = (
-            api_cls.for_collab(collab, credentials)
-            if credentials is not None
-            else api_cls.for_collab(collab)
-        )
+        try:
+            api = (
+                api_cls.for_collab(collab, credentials)
+                if credentials is not None
+                else api_cls.for_collab(collab)
+            )
+        except Exception as exc:  # a client refusing its credentials, say
+            raise SafesetError(_fetch_failure(req.exchange, exc)) from None
         checkpoint = state["checkpoint"] if state else None
         records: dict[Any, Any] = dict(state["records"]) if state else {}
         if checkpoint is not None and checkpoint.is_stale():
