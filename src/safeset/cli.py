@@ -79,7 +79,7 @@ def _effective_policy(path: Path | None, screen: bool) -> Policy:
     return replace(policy, screen=True) if screen else policy
 
 
-lists_app = typer.Typer(help="Prepare hash lists for repeated scans.")
+lists_app = typer.Typer(help="Prepare, fetch and inspect hash lists.")
 app.add_typer(lists_app, name="lists")
 
 
@@ -101,6 +101,87 @@ def lists_build(
     typer.echo(f"saved list {hl.name} ({counts}) to {out} in {time.monotonic() - started:.1f}s")
 
 
+@lists_app.command("info")
+def lists_info(
+    list_spec: Annotated[
+        str, typer.Argument(metavar="LIST", help="[NAME=][TYPE:]FILE, a saved list or lists.toml")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Counts by type, skipped types, fingerprint, where and when fetched; never an entry."""
+    import json
+
+    from safeset.lists.info import describe_lists, info_lines
+
+    described = describe_lists(list_spec)
+    if as_json:
+        typer.echo(json.dumps(described, indent=2))
+        return
+    for d in described:
+        typer.echo("\n".join(info_lines(d)))
+
+
+@lists_app.command("fetch")
+def lists_fetch(
+    exchange: Annotated[
+        str, typer.Argument(help="local_file, ncmec, stop_ncii or fb_threatexchange.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder of the fetched list (rerun: update it).")
+    ],
+    name: Annotated[str | None, typer.Option(help="List name (default: the folder's).")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="local_file: the signal file (TYPE SIGNAL lines).")
+    ] = None,
+    signal_type: Annotated[
+        str | None, typer.Option(help="local_file: the type of a file of bare signals.")
+    ] = None,
+    environment: Annotated[
+        str | None, typer.Option(help="ncmec: Industry, NGO, Exploitative, ... (your agreement).")
+    ] = None,
+    privacy_group: Annotated[
+        int | None, typer.Option(help="fb_threatexchange: the privacy group id.")
+    ] = None,
+    credentials: Annotated[
+        Path | None,
+        typer.Option(help="Credentials file (TOML, chmod 600); else environment variables."),
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Pull a list from an exchange through python-threatexchange; a rerun fetches what changed.
+
+    Credentials: TX_NCMEC_CREDENTIALS=user:password, TX_STOPNCII_KEYS=fetch_key,subscription_key,
+    TX_ACCESS_TOKEN=token, or a --credentials file (default ~/.config/safeset/credentials.toml,
+    chmod 600): TOML tables ncmec (user, password), stop_ncii (fetch_function_key,
+    subscription_key), fb_threatexchange (api_token). Written 0600; no entry is ever printed.
+    """
+    from safeset.lists.exchange import FetchRequest, run_fetch
+
+    result = run_fetch(
+        FetchRequest(
+            exchange=exchange,
+            out=out,
+            name=name,
+            file=file,
+            signal_type=signal_type,
+            environment=environment,
+            privacy_group=privacy_group,
+            credentials=credentials,
+            quiet=quiet,
+        )
+    )
+    counts = ", ".join(f"{t} {n:,}" for t, n in result.counts.items())
+    how = "incremental fetch" if result.incremental else "first fetch"
+    change = "list updated" if result.changed else "list unchanged"
+    typer.echo(
+        f"fetched list {result.name} from {exchange} ({how}): {result.updates:,} records "
+        f"received, {result.added:,} new, {result.removed:,} removed; {change}: {counts} in {out}"
+    )
+    if result.skipped:
+        kinds = ", ".join(f"{k} ({n:,})" for k, n in sorted(result.skipped.items()))
+        typer.echo(f"entries skipped: {kinds}")
+
+
 policy_app = typer.Typer(help="Inspect the policy that turns evidence into actions.")
 app.add_typer(policy_app, name="policy")
 
@@ -119,7 +200,12 @@ def scan(
     ],
     lists: Annotated[
         list[str],
-        typer.Option("--list", "-l", help="Hash list: [NAME=][TYPE:]FILE (repeatable)."),
+        typer.Option(
+            "--list",
+            "-l",
+            help="Hash list: [NAME=][TYPE:]FILE, a saved list, or a lists file (lists.toml: "
+            "per-list thresholds, actions, allow lists). Repeatable.",
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Scan folder to write (or resume).")],
     workers: Annotated[int, typer.Option(help="Worker processes.")] = os.cpu_count() or 1,

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from safeset.errors import SafesetError
+from safeset.lists.allow import cancelled_by
 from safeset.matching.matcher import Match
 from safeset.signals.terms import DEFAULT_MINOR_TERMS, DEFAULT_SEXUAL_TERMS
 
@@ -83,6 +84,10 @@ class Rule(ABC):
     def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
         """Why it fires on ``ev`` (empty: it does not)."""
 
+    def fired(self, ev: Evidence, policy: Policy, action: Action) -> list[tuple[Action, str]]:
+        """Each reason with the action it calls for: the rule's own, unless it says otherwise."""
+        return [(action, reason) for reason in self.reasons(ev, policy)]
+
 
 def match_reason(m: Match) -> str:
     variant = f":v{m.variant}" if m.variant else ""
@@ -95,7 +100,26 @@ class HashMatch(Rule):
     reads = ("matches",)
 
     def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
-        return [match_reason(m) for m in ev.matches]
+        return [reason for _, reason in hash_rules(ev.matches, self.default)]
+
+    def fired(self, ev: Evidence, policy: Policy, action: Action) -> list[tuple[Action, str]]:
+        return hash_rules(ev.matches, action)
+
+
+def hash_rules(matches: Sequence[Match], default: Action) -> list[tuple[Action, str]]:
+    """What the hash matches call for: each block match its list's action (else ``default``),
+    unless an allow-list match cancels it (see safeset.lists.allow)."""
+    fired: list[tuple[Action, str]] = []
+    for m in matches:
+        if m.role == "allow":
+            continue
+        allow = cancelled_by(m, matches)
+        if allow is None:
+            fired.append((Action(m.action) if m.action else default, match_reason(m)))
+        else:
+            fired.append((Action.KEEP, f"allowed:{allow.list_name}:entry {allow.entry}"))
+            fired.append((Action.KEEP, f"cancelled:{match_reason(m)}"))
+    return list(dict.fromkeys(fired))
 
 
 @dataclass(frozen=True)
@@ -217,9 +241,9 @@ class Policy:
 
     def decide(self, ev: Evidence) -> Decision:
         fired = [
-            (self.actions.get(rule.name, rule.default), reason)
+            pair
             for rule in RULES
-            for reason in rule.reasons(ev, self)
+            for pair in rule.fired(ev, self, self.actions.get(rule.name, rule.default))
         ]
         if not fired:
             return Decision(Action.KEEP, ())

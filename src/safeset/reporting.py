@@ -25,6 +25,10 @@ def print_scan_summary(summary: dict[str, Any], out: Path) -> None:
     for action in ("remove", "review", "keep"):
         table.add_row(action, f"{actions[action]:,}")
     stdout.print(table)
+    for hl in summary.get("lists", ()):
+        if hl.get("skipped"):
+            kinds = ", ".join(f"{k} ({n:,})" for k, n in sorted(hl["skipped"].items()))
+            stdout.print(f"list {hl['name']}: entries skipped: {kinds}")
     for name, by_type in summary["matches"].items():
         detail = ", ".join(f"{t} {n:,}" for t, n in by_type.items())
         stdout.print(f"matches on list {name}: {detail}")

@@ -12,6 +12,7 @@ from safeset.engines import Engine, LocalEngine
 from safeset.errors import SafesetError
 from safeset.formats import Source
 from safeset.lists import HashList
+from safeset.lists.config import check_cancels
 from safeset.matching.matcher import Matcher
 from safeset.pipeline import Scanner, ScanOptions
 from safeset.progress import track
@@ -40,6 +41,7 @@ def check_lists(lists: Sequence[HashList]) -> None:
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise SafesetError(f"two lists are named {duplicate!r}: name them with --list NAME=FILE")
+    check_cancels(lists)
 
 
 def job_record(
@@ -49,7 +51,8 @@ def job_record(
     return {
         "sources": [s.describe() for s in sources],
         "lists": [
-            {"name": hl.name, "sha256": hl.fingerprint, "entries": hl.counts()} for hl in lists
+            {"name": hl.name, "sha256": hl.fingerprint, "entries": hl.counts(), **hl.rules()}
+            for hl in lists
         ],
         "options": options.describe(),
     }
@@ -107,7 +110,12 @@ def run_scan(
         {
             "shards": len(shards),
             "lists": [
-                {"name": hl.name, "entries": hl.counts(), "skipped": dict(hl.skipped)}
+                {
+                    "name": hl.name,
+                    "entries": hl.counts(),
+                    "skipped": dict(hl.skipped),
+                    **hl.rules(),
+                }
                 for hl in lists
             ],
             # Everything that may differ between an interrupted-and-resumed run and a clean one.
