@@ -91,7 +91,7 @@ NOT_A_TYPE = "the type field holds no signal type name"
     [
         (f"pdq {'ab' * 31}\n", "list.txt:1: pdq hash must be 64 hex digits, got 62 characters"),
         (f"pdq {_hex(32)}\nmd5 {'zz' * 16}\n", "list.txt:2: md5 hash has non-hex characters"),
-        (f"pdq {_hex(32)}\nwhirlpool {_hex(64)}\n", "list.txt:2: unknown signal type 'whirlpool'"),
+        (f"pdq {_hex(32)}\npdq {_hex(32)} {_hex(32)}\n", "list.txt:2: expected 'TYPE HASH'"),
         (f"{_hex(32)}\n", "list.txt:1: one hash a line needs its type"),
         ("# nothing here\n\n", "has no usable hashes"),
         (f"video_md5 {_hex(16)}\n", "has no usable hashes (1 entries of unsupported types)"),

@@ -18,6 +18,8 @@ Routes (NAME is a key of the images it was given):
   /optout/NAME          the image with ``X-Robots-Tag: noai``
   /optout-ua/NAME       the image with ``X-Robots-Tag: safeset: noimageai``
   /otherbot/NAME        the image with ``X-Robots-Tag: otherbot: noai`` (not addressed to us)
+  /tdm/NAME             the image with TDMRep's ``tdm-reservation: 1``
+  /tdm-open/NAME        the image with ``tdm-reservation: 0`` (nothing reserved)
 """
 
 from __future__ import annotations
@@ -108,6 +110,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, image, {"X-Robots-Tag": "safeset: noimageai"})
         elif route == "otherbot" and image is not None:
             self._send(200, image, {"X-Robots-Tag": "otherbot: noai"})
+        elif route == "tdm" and image is not None:
+            self._send(200, image, {"tdm-reservation": "1", "tdm-policy": "https://example.org/p"})
+        elif route == "tdm-open" and image is not None:
+            self._send(200, image, {"TDM-Reservation": "0"})
         else:
             self._send(404, b"not found")
 

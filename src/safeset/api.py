@@ -58,10 +58,21 @@ class Verdict:
 
 
 def load_lists(lists: Iterable[ListLike]) -> list[HashList]:
-    """Hash lists from ``[NAME=][TYPE:]FILE`` strings, paths (files or saved lists) or
-    ``HashList`` objects; SafesetError (file and line, never an entry) when one is unusable."""
+    """Hash lists from ``[NAME=][TYPE:]FILE`` strings, paths (files, saved lists, or a lists
+    file ``lists.toml`` naming several with their rules) or ``HashList`` objects; SafesetError
+    (file and line, never an entry) when one is unusable."""
+    from safeset.lists.config import is_lists_file, load_lists_file
+
     loaded = [
-        hl if isinstance(hl, HashList) else load_list(ListSpec.parse(str(hl))) for hl in lists
+        found
+        for hl in lists
+        for found in (
+            [hl]
+            if isinstance(hl, HashList)
+            else load_lists_file(Path(str(hl)))
+            if is_lists_file(str(hl))
+            else [load_list(ListSpec.parse(str(hl)))]
+        )
     ]
     check_lists(loaded)
     return loaded

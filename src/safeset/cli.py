@@ -1,4 +1,4 @@
-"""Command line: ``safeset scan | clean | hash | demo``.
+"""Command line: ``safeset scan | clean | report | hash | inspect | demo``.
 
 User-caused problems surface as one line on stderr and exit code 2; see safeset.errors.
 """
@@ -86,12 +86,22 @@ PolicyFile = Annotated[
 ]
 
 
+def _provenance_signals(on: bool, face_swap: bool, trust_anchors: Path | None) -> tuple:
+    if not on:
+        if face_swap or trust_anchors:
+            raise SafesetError("--face-swap and --trust-anchors are for --provenance")
+        return ()
+    from safeset.provenance.signal import ProvenanceSignal
+
+    return (ProvenanceSignal(face_swap=face_swap, trust_anchors=trust_anchors),)
+
+
 def _effective_policy(path: Path | None, screen: bool) -> Policy:
     policy = Policy.load(path) if path else Policy()
     return replace(policy, screen=True) if screen else policy
 
 
-lists_app = typer.Typer(help="Prepare hash lists for repeated scans.")
+lists_app = typer.Typer(help="Prepare, fetch and inspect hash lists.")
 app.add_typer(lists_app, name="lists")
 
 
@@ -111,6 +121,87 @@ def lists_build(
     save_list(hl, out)
     counts = ", ".join(f"{t} {n:,}" for t, n in hl.counts().items())
     typer.echo(f"saved list {hl.name} ({counts}) to {out} in {time.monotonic() - started:.1f}s")
+
+
+@lists_app.command("info")
+def lists_info(
+    list_spec: Annotated[
+        str, typer.Argument(metavar="LIST", help="[NAME=][TYPE:]FILE, a saved list or lists.toml")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Counts by type, skipped types, fingerprint, where and when fetched; never an entry."""
+    import json
+
+    from safeset.lists.info import describe_lists, info_lines
+
+    described = describe_lists(list_spec)
+    if as_json:
+        typer.echo(json.dumps(described, indent=2))
+        return
+    for d in described:
+        typer.echo("\n".join(info_lines(d)))
+
+
+@lists_app.command("fetch")
+def lists_fetch(
+    exchange: Annotated[
+        str, typer.Argument(help="local_file, ncmec, stop_ncii or fb_threatexchange.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder of the fetched list (rerun: update it).")
+    ],
+    name: Annotated[str | None, typer.Option(help="List name (default: the folder's).")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="local_file: the signal file (TYPE SIGNAL lines).")
+    ] = None,
+    signal_type: Annotated[
+        str | None, typer.Option(help="local_file: the type of a file of bare signals.")
+    ] = None,
+    environment: Annotated[
+        str | None, typer.Option(help="ncmec: Industry, NGO, Exploitative, ... (your agreement).")
+    ] = None,
+    privacy_group: Annotated[
+        int | None, typer.Option(help="fb_threatexchange: the privacy group id.")
+    ] = None,
+    credentials: Annotated[
+        Path | None,
+        typer.Option(help="Credentials file (TOML, chmod 600); else environment variables."),
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Pull a list from an exchange through python-threatexchange; a rerun fetches what changed.
+
+    Credentials: TX_NCMEC_CREDENTIALS=user:password, TX_STOPNCII_KEYS=fetch_key,subscription_key,
+    TX_ACCESS_TOKEN=token, or a --credentials file (default ~/.config/safeset/credentials.toml,
+    chmod 600): TOML tables ncmec (user, password), stop_ncii (fetch_function_key,
+    subscription_key), fb_threatexchange (api_token). Written 0600; no entry is ever printed.
+    """
+    from safeset.lists.exchange import FetchRequest, run_fetch
+
+    result = run_fetch(
+        FetchRequest(
+            exchange=exchange,
+            out=out,
+            name=name,
+            file=file,
+            signal_type=signal_type,
+            environment=environment,
+            privacy_group=privacy_group,
+            credentials=credentials,
+            quiet=quiet,
+        )
+    )
+    counts = ", ".join(f"{t} {n:,}" for t, n in result.counts.items())
+    how = "incremental fetch" if result.incremental else "first fetch"
+    change = "list updated" if result.changed else "list unchanged"
+    typer.echo(
+        f"fetched list {result.name} from {exchange} ({how}): {result.updates:,} records "
+        f"received, {result.added:,} new, {result.removed:,} removed; {change}: {counts} in {out}"
+    )
+    if result.skipped:
+        kinds = ", ".join(f"{k} ({n:,})" for k, n in sorted(result.skipped.items()))
+        typer.echo(f"entries skipped: {kinds}")
 
 
 policy_app = typer.Typer(help="Inspect the policy that turns evidence into actions.")
@@ -134,7 +225,12 @@ def scan(
     ],
     lists: Annotated[
         list[str],
-        typer.Option("--list", "-l", help="Hash list: [NAME=][TYPE:]FILE (repeatable)."),
+        typer.Option(
+            "--list",
+            "-l",
+            help="Hash list: [NAME=][TYPE:]FILE, a saved list, or a lists file (lists.toml: "
+            "per-list thresholds, actions, allow lists). Repeatable.",
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Scan folder to write (or resume).")],
     workers: Annotated[int, typer.Option(help="Worker processes.")] = os.cpu_count() or 1,
@@ -149,6 +245,20 @@ def scan(
     ] = 60.0,
     screen: Screen = False,
     policy: PolicyFile = None,
+    provenance: Annotated[
+        bool,
+        typer.Option(
+            help="Also record provenance: C2PA, IPTC/XMP, generator metadata, watermarks, "
+            "opt-outs (needs the provenance extra)."
+        ),
+    ] = False,
+    face_swap: Annotated[
+        bool, typer.Option(help="With --provenance: also score faces for swap artefacts.")
+    ] = False,
+    trust_anchors: Annotated[
+        Path | None,
+        typer.Option(help="With --provenance: PEM file of C2PA signers' roots you trust."),
+    ] = None,
     engine: Annotated[
         str,
         typer.Option(help="local: a process pool; ray: Ray tasks (needs the ray extra)."),
@@ -173,11 +283,17 @@ def scan(
         int, typer.Option(help="URL tables: concurrent downloads per worker.")
     ] = DEFAULT_FETCH.threads,
     quiet: Quiet = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print summary.json to stdout instead of the table (for scripts)."
+        ),
+    ] = False,
 ) -> None:
     """Hash every sample, match against the lists, decide, and write results + manifest."""
     from safeset.api import scan as run_scan
     from safeset.engines import engine_named
-    from safeset.reporting import print_scan_summary
+    from safeset.reporting import print_scan_summary, print_summary_json
 
     if not 0 <= pdq_threshold <= 128:
         raise SafesetError(f"--pdq-threshold {pdq_threshold} is out of range 0..128 (usual: 31)")
@@ -187,6 +303,7 @@ def scan(
         thresholds={"pdq": pdq_threshold},
         sample_timeout=sample_timeout,
         policy=_effective_policy(policy, screen),
+        signals=_provenance_signals(provenance, face_swap, trust_anchors),
     )
     summary = run_scan(
         sources,
@@ -198,7 +315,26 @@ def scan(
         force=force,
         progress=not quiet,
     )
-    print_scan_summary(summary, out)
+    if json_out:
+        print_summary_json(summary, out)
+    else:
+        print_scan_summary(summary, out)
+
+
+@app.command("report")
+def report_cmd(
+    scan_dir: Annotated[Path, typer.Argument(help="Folder written by safeset scan.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="HTML file to write (default: SCAN_DIR/report.html)."),
+    ] = None,
+) -> None:
+    """Write the scan's report: one HTML page that opens offline (counts, no images)."""
+    from safeset.report import REPORT_NAME, write_report
+
+    if out is not None and out.is_dir():
+        out = out / REPORT_NAME
+    typer.echo(f"report: {write_report(scan_dir, out)}")
 
 
 @app.command()
@@ -246,6 +382,28 @@ def hash_files(
             stderr.print(f"safeset: {error}", markup=False, highlight=False)
         else:
             typer.echo(line)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("inspect")
+def inspect_files(
+    files: Annotated[list[Path], typer.Argument(help="Image files.")],
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="One JSON object per file, one per line.")
+    ] = False,
+    trust_anchors: Annotated[
+        Path | None,
+        typer.Option(help="PEM file of C2PA signer roots to trust (default: trust not checked)."),
+    ] = None,
+    face_swap: Annotated[bool, typer.Option(help="Score every face for swap artefacts.")] = True,
+) -> None:
+    """Provenance per file: C2PA, source type, generator, watermark, face swaps, opt-outs."""
+    from safeset.provenance.report import run_inspect
+
+    failed = run_inspect(
+        files, json_lines=json_lines, trust_anchors=trust_anchors, face_swap=face_swap
+    )
     if failed:
         raise typer.Exit(1)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from safeset.errors import SafesetError
+from safeset.lists.allow import cancelled_by
 from safeset.matching.matcher import Match
 from safeset.signals.terms import DEFAULT_MINOR_TERMS, DEFAULT_SEXUAL_TERMS
 
@@ -76,10 +77,16 @@ class Rule(ABC):
     default: ClassVar[Action]
     #: The result columns (signals) it reads, for ``policy show`` and for the curious.
     reads: ClassVar[tuple[str, ...]] = ()
+    #: The thresholds it reads, with their defaults (the policy's ``[thresholds]`` keys).
+    thresholds: ClassVar[Mapping[str, float]] = {}
 
     @abstractmethod
     def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
         """Why it fires on ``ev`` (empty: it does not)."""
+
+    def fired(self, ev: Evidence, policy: Policy, action: Action) -> list[tuple[Action, str]]:
+        """Each reason with the action it calls for: the rule's own, unless it says otherwise."""
+        return [(action, reason) for reason in self.reasons(ev, policy)]
 
 
 def match_reason(m: Match) -> str:
@@ -93,7 +100,26 @@ class HashMatch(Rule):
     reads = ("matches",)
 
     def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
-        return [match_reason(m) for m in ev.matches]
+        return [reason for _, reason in hash_rules(ev.matches, self.default)]
+
+    def fired(self, ev: Evidence, policy: Policy, action: Action) -> list[tuple[Action, str]]:
+        return hash_rules(ev.matches, action)
+
+
+def hash_rules(matches: Sequence[Match], default: Action) -> list[tuple[Action, str]]:
+    """What the hash matches call for: each block match its list's action (else ``default``),
+    unless an allow-list match cancels it (see safeset.lists.allow)."""
+    fired: list[tuple[Action, str]] = []
+    for m in matches:
+        if m.role == "allow":
+            continue
+        allow = cancelled_by(m, matches)
+        if allow is None:
+            fired.append((Action(m.action) if m.action else default, match_reason(m)))
+        else:
+            fired.append((Action.KEEP, f"allowed:{allow.list_name}:entry {allow.entry}"))
+            fired.append((Action.KEEP, f"cancelled:{match_reason(m)}"))
+    return list(dict.fromkeys(fired))
 
 
 @dataclass(frozen=True)
@@ -119,10 +145,21 @@ class _Content:
         )
 
 
+#: Thresholds the content rules read, with their defaults and why.
+CONTENT_THRESHOLDS = {
+    # On 939 benign natural-photo crops NudeNet reached 0.5 twice and 0.6 never
+    # (bench/bench_screen.py); see signals.explicit.DEFAULT_REVIEW_THRESHOLD.
+    "explicit": 0.6,
+    # Apparent-age models err by 5-8 years on adults; a high cut-off errs towards protection.
+    "minor_age": 25.0,
+}
+
+
 class ExplicitAndMinor(Rule):
     name = "explicit_and_minor"
     default = Action.REMOVE
     reads = ("explicit_score", "faces", "minor_terms", "sexual_terms")
+    thresholds = CONTENT_THRESHOLDS
 
     def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
         c = _Content.of(ev, policy)
@@ -135,6 +172,7 @@ class Explicit(Rule):
     name = "explicit"
     default = Action.REMOVE
     reads = ("explicit_score", "sexual_terms")
+    thresholds = CONTENT_THRESHOLDS
 
     def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
         c = _Content.of(ev, policy)
@@ -145,6 +183,7 @@ class CaptionSexualAndMinor(Rule):
     name = "caption_sexual_and_minor"
     default = Action.REVIEW
     reads = ("sexual_terms", "minor_terms", "explicit_score")
+    thresholds = CONTENT_THRESHOLDS
 
     def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
         c = _Content.of(ev, policy)
@@ -161,7 +200,8 @@ class Unreadable(Rule):
         return [f"error:{error}"] if error else []
 
 
-#: The rules every policy applies, in the order their reasons are listed.
+#: The rules every policy applies, in the order their reasons are listed (the provenance
+#: rules join them at the end of this module).
 RULES: list[Rule] = [
     HashMatch(),
     ExplicitAndMinor(),
@@ -177,16 +217,6 @@ def register_rule(rule: Rule) -> Rule:
     return rule
 
 
-#: Thresholds the content rules read, with their defaults and why.
-DEFAULT_THRESHOLDS = {
-    # On 939 benign natural-photo crops NudeNet reached 0.5 twice and 0.6 never
-    # (bench/bench_screen.py); see signals.explicit.DEFAULT_REVIEW_THRESHOLD.
-    "explicit": 0.6,
-    # Apparent-age models err by 5-8 years on adults; a high cut-off errs towards protection.
-    "minor_age": 25.0,
-}
-
-
 @dataclass(frozen=True)
 class Terms:
     sexual: tuple[str, ...] = DEFAULT_SEXUAL_TERMS
@@ -197,24 +227,29 @@ def _default_actions() -> dict[str, Action]:
     return {rule.name: rule.default for rule in RULES}
 
 
+def _default_thresholds() -> dict[str, float]:
+    return {k: v for rule in RULES for k, v in rule.thresholds.items()}
+
+
 @dataclass(frozen=True)
 class Policy:
     actions: Mapping[str, Action] = field(default_factory=_default_actions)
-    thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    thresholds: Mapping[str, float] = field(default_factory=_default_thresholds)
     terms: Terms = field(default_factory=Terms)
     # Classifier screening (explicit content, faces and ages, caption terms).
     screen: bool = False
 
     def decide(self, ev: Evidence) -> Decision:
         fired = [
-            (self.actions.get(rule.name, rule.default), reason)
+            pair
             for rule in RULES
-            for reason in rule.reasons(ev, self)
+            for pair in rule.fired(ev, self, self.actions.get(rule.name, rule.default))
         ]
         if not fired:
             return Decision(Action.KEEP, ())
         action = max((a for a, _ in fired), key=lambda a: a.severity)
-        return Decision(action, tuple(r for _, r in fired))
+        # Two rules may give one reason (explicit+minor-indicators): it is listed once.
+        return Decision(action, tuple(dict.fromkeys(r for _, r in fired)))
 
     def describe(self) -> dict[str, Any]:
         """The effective policy as plain data (job identity, ``policy show``)."""
@@ -261,7 +296,9 @@ class Policy:
     def to_toml(self) -> str:
         d = self.describe()
         out = ["# safeset policy (effective)", f"screen = {str(d['screen']).lower()}", ""]
-        out += ["[actions]"] + [f'{k} = "{v}"' for k, v in d["actions"].items()] + [""]
+        reads = {rule.name: ", ".join(rule.reads) for rule in RULES}
+        out += ["[actions]"]
+        out += [f'{k} = "{v}"  # reads: {reads[k]}' for k, v in d["actions"].items()] + [""]
         out += ["[thresholds]"] + [f"{k} = {v}" for k, v in d["thresholds"].items()] + [""]
         out += ["[terms]"]
         for name, terms in d["terms"].items():
@@ -301,3 +338,13 @@ def _terms(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
         raise SafesetError(f"{where} must be a list of non-empty strings")
     return tuple(t.strip().lower() for t in value)
+
+
+def _provenance_rules() -> None:
+    # Imported here, not at the top: they are written against Rule, defined above.
+    from safeset.provenance.rules import PROVENANCE_RULES
+
+    RULES.extend(PROVENANCE_RULES)
+
+
+_provenance_rules()

@@ -7,13 +7,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from safeset import __version__
 from safeset.engines import Engine, LocalEngine
 from safeset.errors import SafesetError
 from safeset.formats import Source
 from safeset.lists import HashList
+from safeset.lists.config import check_cancels
 from safeset.matching.matcher import Matcher
 from safeset.pipeline import Scanner, ScanOptions
 from safeset.progress import track
+from safeset.report import write_report
 from safeset.store import ScanDir
 
 
@@ -38,6 +41,7 @@ def check_lists(lists: Sequence[HashList]) -> None:
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise SafesetError(f"two lists are named {duplicate!r}: name them with --list NAME=FILE")
+    check_cancels(lists)
 
 
 def job_record(
@@ -47,7 +51,8 @@ def job_record(
     return {
         "sources": [s.describe() for s in sources],
         "lists": [
-            {"name": hl.name, "sha256": hl.fingerprint, "entries": hl.counts()} for hl in lists
+            {"name": hl.name, "sha256": hl.fingerprint, "entries": hl.counts(), **hl.rules()}
+            for hl in lists
         ],
         "options": options.describe(),
     }
@@ -107,7 +112,12 @@ def run_scan(
         {
             "shards": len(shards),
             "lists": [
-                {"name": hl.name, "entries": hl.counts(), "skipped": dict(hl.skipped)}
+                {
+                    "name": hl.name,
+                    "entries": hl.counts(),
+                    "skipped": dict(hl.skipped),
+                    **hl.rules(),
+                }
                 for hl in lists
             ],
             # Everything that may differ between an interrupted-and-resumed run and a clean one.
@@ -115,9 +125,11 @@ def run_scan(
                 "engine": engine.name,
                 "shards_resumed": len(shards) - len(pending),
                 "elapsed_seconds": round(time.monotonic() - started, 3),
+                "safeset_version": __version__,
             },
         }
     )
+    write_report(out)
     if summary["samples"] == 0:
         # An empty shard list or shards that held nothing: never reported as a clean scan.
         raise SafesetError(

@@ -57,6 +57,20 @@ class HashList:
     fingerprint: str = ""
     # Indexes loaded from a saved list (safeset lists build), by hash type.
     prebuilt: dict[str, Index] = field(default_factory=dict)
+    # Per-list rules from a lists file (safeset.lists.config); None: the scan's own setting.
+    pdq_threshold: int | None = None
+    action: str | None = None  # "remove" or "review" for a match on this list
+    role: str = "block"  # "allow": a match cancels block-list matches on the same file
+    cancels: tuple[str, ...] = ()  # allow lists: only these block lists (empty: all)
+
+    def rules(self) -> dict[str, object]:
+        """The per-list rules as plain data (job identity, summary)."""
+        return {
+            "pdq_threshold": self.pdq_threshold,
+            "action": self.action,
+            "role": self.role,
+            "cancels": list(self.cancels),
+        }
 
     @classmethod
     def from_hashes(cls, name: str, hashes: Mapping[str, Iterable[str]]) -> HashList:

@@ -5,9 +5,16 @@ Dialects, detected from the first meaningful line:
 - ThreatExchange CSV as ``threatexchange dataset -P --csv`` writes it: a header naming at least
   ``signal_type`` and ``signal_str`` (plus ``collab``, ``category``, ``tags``); without a header,
   ``signal_type,signal_str[,collab,category,tags]``.
-- ThreatExchange file-exchange lines: ``TYPE HASH``.
+- ThreatExchange file-exchange lines: ``TYPE HASH``, and ``threatexchange dataset -P`` without
+  ``--csv``: ``TYPE HASH 'COLLAB' CATEGORY [TAGS]`` (``'COLLAB'`` absent with one ``-c``).
 - One bare hash a line, the type given by the caller (``--list pdq:FILE``), optionally
   followed by a file name as md5sum and sha256sum print them (``HASH  NAME``).
+
+Types that are not image signals (``video_md5``, ``url``, ``raw_text``, whatever ThreatExchange
+adds next) are skipped and counted by name, in every dialect: a type token is only reported when
+it looks like a type name, never when it could be list content (a hash in the type column).
+Entries whose category says they are not what the collaboration is about (``NEGATIVE_CLASS``,
+``FALSE_POSITIVE``) are skipped and counted too.
 
 Blank lines and ``#`` comments are skipped; BOM and CRLF are tolerated; hex is case-insensitive.
 Errors name the file and line but never echo the line: list contents are sensitive.
@@ -32,21 +39,6 @@ from safeset.errors import SafesetError
 from safeset.signals import HashType as SignalType
 from safeset.signals import lookup
 
-# Types that ThreatExchange datasets carry but that say nothing about a still image's bytes or
-# pixels; they are skipped (and counted) rather than rejected, so mixed exports load as they are.
-FOREIGN_TYPES = frozenset(
-    {
-        "video_md5",
-        "video_tmk_pdqf",
-        "vpdq",
-        "url",
-        "url_md5",
-        "raw_text",
-        "trend_query",
-        "photodna",
-    }
-)
-
 # ThreatExchange opinion categories saying an entry is *not* what the collaboration is about.
 NEGATIVE_CATEGORIES = frozenset({"false_positive", "negative_class", "does_not_fit_category"})
 BLOCK_LINES = 1 << 16  # about 4 MB of text for a PDQ list
@@ -64,6 +56,7 @@ class Dialect:
     line: LineParser  # exact, with a precise reason for a bad line
     bulk: BulkSplitter  # fast, for the common case of a block without any bad line
     header: bool = False
+    csv: bool = False  # a quoted field may span lines (a raw_text signal with a line break)
 
 
 @dataclass
@@ -86,11 +79,36 @@ def read_blocks(path: Path, declared: type[SignalType] | None) -> Iterator[Block
             dialect = _dialect(path, first_chunk[0], declared)
             if dialect.header:
                 first_chunk = first_chunk[1:]
-            for chunk in itertools.chain([first_chunk], chunks):
+            blocks = itertools.chain([first_chunk], chunks)
+            for chunk in _csv_records(blocks) if dialect.csv else blocks:
                 if chunk:
                     yield _parse_block(path, chunk, dialect)
     except OSError as exc:
         raise SafesetError(f"cannot read hash list {path}: {exc.strerror or exc}") from None
+
+
+def _csv_records(chunks: Iterator[list[Line]]) -> Iterator[list[Line]]:
+    """Lines joined into CSV records: a line that leaves a quote open continues on the next
+    (csv.writer quotes a field holding a line break), numbered by its first line."""
+    pending: list[Line] = []
+    for chunk in chunks:
+        if not pending and '"' not in "".join(text for _, text in chunk):
+            yield chunk  # the usual case, checked in one pass
+            continue
+        records: list[Line] = []
+        for lineno, text in chunk:
+            if pending:
+                pending.append((lineno, text))
+                if sum(t.count('"') for _, t in pending) % 2 == 0:
+                    records.append((pending[0][0], "\n".join(t for _, t in pending)))
+                    pending = []
+            elif text.count('"') % 2:
+                pending = [(lineno, text)]
+            else:
+                records.append((lineno, text))
+        yield records
+    if pending:  # a quote open to the end: parsed as it is, so its line is the one named
+        yield [(pending[0][0], "\n".join(t for _, t in pending))]
 
 
 def _line_chunks(path: Path, f: TextIO) -> Iterator[list[Line]]:
@@ -125,7 +143,7 @@ def _dialect(path: Path, first: Line, declared: type[SignalType] | None) -> Dial
         return _bare_dialect(declared)
     if "," in line:
         return _csv_dialect(line)
-    if len(line.split()) == 2:
+    if len(line.split()) >= 2:
         return Dialect(_typed_line, _typed_bulk)
     raise SafesetError(
         f"{path}:{lineno}: one hash a line needs its type: --list pdq:{path} "
@@ -194,9 +212,6 @@ def _typed(type_name: str) -> type[SignalType] | str:
     signal_type = lookup(type_name)
     if signal_type is not None:
         return signal_type
-    name = type_name.strip().lower()
-    if name in FOREIGN_TYPES:
-        return f"unsupported type {name}"
     if not looks_like_type_name(type_name.strip()):
         # Most likely a hash where the type should be (md5sum output, "HASH TYPE" lines): the
         # token is list content and must not be echoed.
@@ -204,8 +219,10 @@ def _typed(type_name: str) -> type[SignalType] | str:
             "the type field holds no signal type name (is it a hash? for one hash a line, "
             "or md5sum-style lines, give the type: --list md5:FILE)"
         )
-    # Type names are not sensitive; they are what the user needs to see to fix the file.
-    raise ValueError(f"unknown signal type {name!r}")
+    # Any other type name is one safeset has no use for (video, url, text...): skipped and
+    # counted rather than rejected, so exports load as they are whatever types they carry.
+    # Type names are not sensitive; they are what the user needs to see.
+    return f"unsupported type {type_name.strip()}"
 
 
 _TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -219,15 +236,42 @@ def looks_like_type_name(token: str) -> bool:
     return bool(_TYPE_NAME.fullmatch(token)) and not _HEX_TOKEN.fullmatch(token)
 
 
+# What ``threatexchange dataset -P`` prints after ``TYPE HASH``: the collaboration's repr (absent
+# when one collaboration was asked for), then the opinion category and its tags.
+_TX_METADATA = re.compile(r"""(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")?\s*([A-Z][A-Z_]*)(?:\s.*)?""")
+
+
+def _metadata_negative(rest: str) -> bool:
+    """Whether the text after ``TYPE HASH`` marks the entry negative; ValueError if it is not
+    the metadata ``threatexchange dataset -P`` prints."""
+    found = _TX_METADATA.fullmatch(rest)
+    if found is None:
+        raise ValueError(
+            "expected 'TYPE HASH', or 'TYPE HASH 'COLLAB' CATEGORY' as threatexchange dataset "
+            "prints it"
+        )
+    return _is_negative(found.group(1))
+
+
 def _typed_line(line: str) -> Parsed:
-    parts = line.split()
-    if len(parts) != 2:
+    parts = line.split(None, 2)
+    if len(parts) < 2:
         raise ValueError("expected 'TYPE HASH'")
-    return _with_value(_typed(parts[0]), parts[1])
+    kind = _typed(parts[0])
+    if isinstance(kind, str):
+        return kind  # the value of a skipped type may hold spaces (raw_text): not looked at
+    if len(parts) == 3 and _metadata_negative(parts[2]):
+        return "marked false positive"
+    return _with_value(kind, parts[1])
 
 
 def _typed_bulk(lines: list[str]) -> list[tuple[str, str, bool]]:
-    return [(token, value, False) for token, value in (text.split() for text in lines)]
+    rows = []
+    for text in lines:
+        parts = text.split(None, 2)
+        negative = len(parts) == 3 and lookup(parts[0]) is not None and _metadata_negative(parts[2])
+        rows.append((parts[0], parts[1], negative))
+    return rows
 
 
 def _csv_dialect(line: str) -> Dialect:
@@ -255,7 +299,7 @@ def _csv_dialect(line: str) -> Dialect:
     def bulk(lines: list[str]) -> list[tuple[str, str, bool]]:
         return [(row[t_col], row[v_col].strip(), negative(row)) for row in csv.reader(lines)]
 
-    return Dialect(parse, bulk, header)
+    return Dialect(parse, bulk, header, csv=True)
 
 
 def _csv_row(line: str) -> list[str]:

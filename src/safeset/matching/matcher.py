@@ -23,6 +23,10 @@ class Match:
     distance: int
     variant: int = 0  # which rotation/flip of the stored pixels matched (0 = as stored)
     part: str = ""  # which stored file of the sample matched (its location or a part's name)
+    # The matched list's own rules (HashList.action / role / cancels), for the policy.
+    action: str | None = None
+    role: str = "block"
+    cancels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,11 @@ class Matcher:
         self._indexes = [
             {type_name: hl.index(type_name) for type_name in hl.values} for hl in self._lists
         ]
+        # A list's own PDQ threshold (lists file) wins over the scan's.
+        self._own_pdq = {hl.name: hl.pdq_threshold for hl in self._lists}
+        # With an allow list, matches are kept per stored file: an allow match on one file of
+        # a sample must not hide a block match on another of its files.
+        self._per_part = any(hl.role == "allow" for hl in self._lists)
 
     @property
     def lists(self) -> list[HashList]:
@@ -70,6 +79,12 @@ class Matcher:
     def threshold(self, type_name: str) -> int:
         return self.thresholds.get(type_name, hash_type(type_name).default_threshold)
 
+    def list_threshold(self, list_name: str, type_name: str) -> int:
+        """The threshold for one list's entries of one type: the list's own PDQ threshold if
+        it has one, else the scan's for that type."""
+        own = self._own_pdq.get(list_name)
+        return own if type_name == "pdq" and own is not None else self.threshold(type_name)
+
     def match(self, batch: Sequence[SampleSignals]) -> list[list[Match]]:
         """For each sample, its best match per (list, hash type), closest first."""
         return self.match_with_near(batch, {})[0]
@@ -80,29 +95,33 @@ class Matcher:
         """Matches as ``match`` gives them, and the samples with an entry just past a type's
         threshold (within ``margins[type]``) on a list they do not match: worth a second look
         with a more precise value before that entry is dismissed."""
-        best: list[dict[tuple[str, str], Match]] = [{} for _ in batch]
+        best: list[dict[tuple[str, str, str], Match]] = [{} for _ in batch]
         for type_name in self.type_names:
             owners, queries = self._queries(batch, type_name)
             if not len(queries):
                 continue
-            radius = self.threshold(type_name) + margins.get(type_name, 0)
             for hl, indexes in zip(self._lists, self._indexes, strict=True):
                 if type_name in indexes:
+                    radius = self.list_threshold(hl.name, type_name) + margins.get(type_name, 0)
                     found = indexes[type_name].search(queries, radius)
-                    _keep_best(best, owners, found, hl, type_name)
+                    _keep_best(best, owners, found, hl, type_name, self._per_part)
         near = {
             s
             for s, found in enumerate(best)
-            if any(m.distance > self.threshold(m.signal_type) for m in found.values())
+            if any(m.distance > self._limit(m) for m in found.values())
         }
         matches = [
             sorted(
-                (m for m in b.values() if m.distance <= self.threshold(m.signal_type)),
-                key=lambda m: (m.distance, m.list_name),
+                (m for m in b.values() if m.distance <= self._limit(m)),
+                # Block matches first: the manifest names the first match as the one that counts.
+                key=lambda m: (m.role == "allow", m.distance, m.list_name),
             )
             for b in best
         ]
         return matches, near
+
+    def _limit(self, m: Match) -> int:
+        return self.list_threshold(m.list_name, m.signal_type)
 
     @staticmethod
     def _queries(
@@ -121,18 +140,28 @@ class Matcher:
 
 
 def _keep_best(
-    best: list[dict[tuple[str, str], Match]],
+    best: list[dict[tuple[str, str, str], Match]],
     owners: list[tuple[int, Query]],
     found: tuple[np.ndarray, np.ndarray, np.ndarray],
     hl: HashList,
     type_name: str,
+    per_part: bool,
 ) -> None:
     rows, ids, dists = found
     lines = hl.lines[type_name]
     for row, entry, dist in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
         s, query = owners[row]
-        current = best[s].get((hl.name, type_name))
+        key = (hl.name, type_name, query.file if per_part else "")
+        current = best[s].get(key)
         if current is None or dist < current.distance:
-            best[s][(hl.name, type_name)] = Match(
-                hl.name, int(lines[entry]), type_name, dist, query.value.variant, query.file
+            best[s][key] = Match(
+                hl.name,
+                int(lines[entry]),
+                type_name,
+                dist,
+                query.value.variant,
+                query.file,
+                hl.action,
+                hl.role,
+                hl.cancels,
             )
