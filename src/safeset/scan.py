@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from safeset import lock
 from safeset.engines import Engine, LocalEngine
-from safeset.errors import SafesetError
+from safeset.errors import SafesetError, check_seconds
 from safeset.formats import Source
 from safeset.lists import HashList
 from safeset.matching.matcher import Matcher
@@ -55,6 +56,7 @@ def job_record(
 
 def check_options(options: ScanOptions) -> None:
     """Thresholds beyond half a hash's bits would match unrelated values wholesale."""
+    check_seconds("sample_timeout", options.sample_timeout)
     for type_name, threshold in options.thresholds.items():
         most = 4 * _nbytes(type_name)
         if not 0 <= threshold <= most:
@@ -90,29 +92,30 @@ def run_scan(
     scanner.check_available()
     refuse_inside_sources(out, sources, "--out")
     shards = [sh for i, s in enumerate(sources) for sh in s.shards(f"s{i:03d}")]
-    scan_dir = ScanDir(out)
-    scan_dir.prepare(job_record(sources, lists, options), force=force)
-    pending = [sh for sh in shards if not scan_dir.done(sh.id)]
-    with track("scanning", len(shards), quiet=quiet) as tracker:
-        tracker.advance(0, units=len(shards) - len(pending))
+    with lock.exclusive(out, "safeset scan"):
+        scan_dir = ScanDir(out)
+        scan_dir.prepare(job_record(sources, lists, options), force=force)
+        pending = [sh for sh in shards if not scan_dir.done(sh.id)]
+        with track("scanning", len(shards), quiet=quiet) as tracker:
+            tracker.advance(0, units=len(shards) - len(pending))
 
-        def store(shard, table) -> None:
-            scan_dir.write_shard(shard.id, table)
-            tracker.advance(table.num_rows)
+            def store(shard, table) -> None:
+                scan_dir.write_shard(shard.id, table)
+                tracker.advance(table.num_rows)
 
-        engine.run(pending, scanner.scan_shard, store)
-    return scan_dir.write_reports(
-        {
-            "shards": len(shards),
-            "lists": [
-                {"name": hl.name, "entries": hl.counts(), "skipped": dict(hl.skipped)}
-                for hl in lists
-            ],
-            # Everything that may differ between an interrupted-and-resumed run and a clean one.
-            "run": {
-                "engine": engine.name,
-                "shards_resumed": len(shards) - len(pending),
-                "elapsed_seconds": round(time.monotonic() - started, 3),
-            },
-        }
-    )
+            engine.run(pending, scanner.scan_shard, store)
+        return scan_dir.write_reports(
+            {
+                "shards": len(shards),
+                "lists": [
+                    {"name": hl.name, "entries": hl.counts(), "skipped": dict(hl.skipped)}
+                    for hl in lists
+                ],
+                # Everything that may differ between an interrupted-and-resumed run and a clean one.
+                "run": {
+                    "engine": engine.name,
+                    "shards_resumed": len(shards) - len(pending),
+                    "elapsed_seconds": round(time.monotonic() - started, 3),
+                },
+            }
+        )

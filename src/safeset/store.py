@@ -5,6 +5,7 @@ Layout of DIR:
   results/*.parquet one file per shard, written to a temporary name and renamed when complete
   manifest.csv      flagged samples only; rebuilt from results/, never appended to
   summary.json      counts, rebuilt from results/
+  .safeset-lock     held (flock) by the scan writing DIR; records its pid (safeset.lock)
 
 Results are the source of truth: a killed scan leaves only whole shard files behind, so the
 rerun skips them and the manifest and summary come out identical.
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 
 from safeset.atomic import is_leftover, write_atomic
 from safeset.errors import SafesetError
+from safeset.lock import LOCK_NAME
 from safeset.policy import EXPLICIT_MINOR_REASON, FLAGGED
 from safeset.signals import HashType
 
@@ -138,6 +140,8 @@ class ScanDir:
         an empty results/ and a half-written job.json under a temporary name."""
         for entry in self.path.iterdir():
             if entry == self.results and entry.is_dir() and not any(entry.iterdir()):
+                continue
+            if entry.name == LOCK_NAME:  # the lock this very scan holds
                 continue
             if entry.is_file() and is_leftover(entry):
                 continue
