@@ -18,5 +18,6 @@ def check_seconds(flag: str, value: float) -> None:
     (0, MAX_SECONDS]; nan, inf and 1e300 would disable or overflow the timers they set."""
     if not 0 < value <= MAX_SECONDS:  # false for nan too
         raise SafesetError(
-            f"{flag} {value:g} must be a number of seconds more than 0 and at most {MAX_SECONDS:g}"
+            f"{flag} {value:g} must be more than 0 seconds and at most {MAX_SECONDS:g} "
+            "(a finite number)"
         )
