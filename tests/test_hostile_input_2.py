@@ -16,6 +16,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -345,3 +346,65 @@ def test_a_decoder_out_of_time_says_so(tmp_path: Path, known_list: Path) -> None
     assert rows["slow.jpg"]["error"] == "timed out after 0.25s"
     assert rows["slow.jpg"]["md5"] == hashlib.md5(slow).hexdigest()  # hashed all the same
     assert rows["fine.jpg"]["error"] is None
+
+
+# -- Parquet row groups of hundreds of megabytes ----------------------------------------------
+
+
+def test_a_large_parquet_row_group_is_streamed(tmp_path: Path, known_list: Path) -> None:
+    """One 200 MB row group (pages of a few images, as image datasets are written): scan and
+    clean hold a bounded slice of it, not the row group times 3.7 (scan) or 4.2 (clean) as
+    before. pyarrow's defaults write ~200 MB pages for such rows, which any reader must hold
+    whole: bench/bench_hostile_memory.py measures both layouts."""
+    rng = np.random.default_rng(0)
+    size, blob = 200_000_000, 200_000
+    blobs = [rng.bytes(blob) for _ in range(size // blob)]
+    path = tmp_path / "pq" / "one.parquet"
+    path.parent.mkdir()
+    table = pa.table({"key": [f"{n:05d}" for n in range(len(blobs))], "jpg": blobs})
+    pq.write_table(table, path, row_group_size=len(blobs), write_batch_size=8, use_dictionary=False)
+    del table, blobs
+    tiny = tmp_path / "tiny.parquet"
+    pq.write_table(pa.table({"jpg": [_encoded("PNG")]}), tiny)
+    scan_args = ("--list", known_list, "-q", "--workers", "1")
+    base = peak_rss_mb("scan", tiny, "--out", tmp_path / "s-tiny", *scan_args)
+    scanned = peak_rss_mb("scan", path, "--out", tmp_path / "scan", *scan_args)
+    cleaned = peak_rss_mb("clean", path, "--scan", tmp_path / "scan", "--out", tmp_path / "c", "-q")
+    assert len(all_rows(tmp_path / "scan")) == size // blob
+    assert pq.read_table(tmp_path / "c" / "one.parquet").num_rows == 0  # all unreadable: review
+    size_mb = size / 2**20
+    assert scanned - base < size_mb, (scanned, base)
+    assert cleaned - base < size_mb, (cleaned, base)
+
+
+def test_a_row_group_broken_part_way_keeps_the_rows_before_the_break(
+    tmp_path: Path, known_list: Path
+) -> None:
+    rng = np.random.default_rng(0)
+    blobs = [_encoded("PNG", (16, 16))] + [
+        bytes(rng.integers(0, 4, 20_000, dtype=np.uint8)) for _ in range(199)
+    ]
+    path = tmp_path / "pq" / "part.parquet"
+    path.parent.mkdir()
+    pq.write_table(
+        pa.table({"jpg": blobs}), path, compression="zstd", write_batch_size=4, use_dictionary=False
+    )
+    data = bytearray(path.read_bytes())
+    middle = int(len(data) * 0.6)
+    data[middle : middle + 64] = bytes(b ^ 0x5A for b in data[middle : middle + 64])
+    path.write_bytes(bytes(data))
+    rows = scan_cli(tmp_path / "scan", path, known_list)
+    broken = rows[-1]
+    first_unread = broken["index"]
+    assert 0 < first_unread < 200 and first_unread % 64 == 0  # whole slices came through
+    assert broken["location"] == f"row group 0 from row {first_unread}"
+    assert broken["error"].startswith("corrupt Parquet row group 0: ")
+    assert [r["location"] for r in rows[:-1]] == [f"row {n}" for n in range(first_unread)]
+    assert rows[0]["error"] is None
+    result = _clean(path, tmp_path / "scan", tmp_path / "clean", "--keep-review")
+    assert result.returncode == 0, result.stderr
+    assert "(1 unreadable, not copied)" in result.stdout
+    assert (
+        pq.read_table(tmp_path / "clean" / "part.parquet").column("jpg").to_pylist()
+        == (blobs[:first_unread])
+    )
