@@ -149,9 +149,11 @@ def test_sigterm_during_a_scan_ends_its_workers(dataset, known_list: Path, tmp_p
 
 
 def test_a_scan_into_a_folder_another_scan_is_writing_is_refused(
-    dataset, known_list: Path, tmp_path: Path
+    known_list: Path, tmp_path: Path
 ) -> None:
-    data, reference = dataset
+    data = tmp_path / "imgs"
+    data.mkdir()
+    hostile.photo().save(data / "a.png")
     out = tmp_path / "scan"
     with lock.exclusive(out, "safeset scan"):  # as a running scan holds it
         refused = run_cli("scan", data, "--list", known_list, "--out", out, "-q")
@@ -162,9 +164,7 @@ def test_a_scan_into_a_folder_another_scan_is_writing_is_refused(
     )
     # The lock file a dead scan left (with its pid) is no obstacle: the kernel dropped the lock.
     (out / lock.LOCK_NAME).write_text("999999999\n")
-    done = subprocess.run(scan_command(data, known_list, out), capture_output=True)
-    assert done.returncode == 0, done.stderr
-    assert_same_scan(reference, out)
+    assert [r["key"] for r in scan_cli(out, data, known_list)] == ["a.png"]
 
 
 def test_two_identical_scans_at_once_end_in_one_complete_scan(
@@ -204,7 +204,7 @@ def test_workers_beyond_what_makes_sense_are_capped(tmp_path: Path, known_list: 
     shards.mkdir()
     png = io.BytesIO()
     hostile.photo((32, 32)).save(png, "PNG")
-    for n in range(40):
+    for n in range(12):
         with tarfile.open(shards / f"{n:05d}.tar", "w") as tf:
             info = tarfile.TarInfo(f"s{n:03d}.png")
             info.size = len(png.getvalue())
@@ -220,7 +220,7 @@ def test_workers_beyond_what_makes_sense_are_capped(tmp_path: Path, known_list: 
     assert result.returncode == 0, result.stderr
     cap, _ = local.worker_cap()
     assert f"safeset: --workers 1000 capped at {cap}: " in result.stderr
-    assert len(all_rows(out)) == 40
+    assert len(all_rows(out)) == 12
 
 
 def test_the_worker_cap_follows_the_open_file_limit(monkeypatch: pytest.MonkeyPatch) -> None:

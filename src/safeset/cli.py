@@ -136,7 +136,7 @@ def scan(
     ] = None,
     url_col: UrlCol = "url",
     timeout: Annotated[
-        float, typer.Option(help="URL tables: seconds to connect and for each read.")
+        float, typer.Option(help="URL tables: seconds for a whole download (connect to last byte).")
     ] = DEFAULT_FETCH.timeout,
     retries: Annotated[
         int, typer.Option(help="URL tables: retries after connection errors, 429 and 5xx.")

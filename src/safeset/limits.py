@@ -20,9 +20,10 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 #: so this caps one worker near 600 MB for one image: 64 Mpixel RGB(A), 8192 x 8192.
 MAX_DECODED_BYTES = 256 * 1024 * 1024
 
-#: The largest square a classifier's letterbox may allocate before resizing; larger (very long
-#: or very wide images) are resized first, then padded.
-MAX_LETTERBOX_BYTES = 64 * 1024 * 1024
+#: The largest square a classifier's letterbox may allocate before resizing (NudeNet pads to a
+#: square, then resizes). Images within the decoded-size bound fit unless very long or wide
+#: (65000 x 1 would need 12 GB): those are resized first, then padded.
+MAX_LETTERBOX_BYTES = 256 * 1024 * 1024
 
 # Bytes per pixel of Pillow's image buffer, by mode (multi-band modes use 4: Pillow pads RGB).
 _BUFFER_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
