@@ -15,6 +15,7 @@ from safeset.fetch import (
     fetch,
     map_ordered,
     opt_out,
+    tdm_reserved,
 )
 
 from .urlserver import BIG_BYTES, ImageServer, closed_port_url, serving
@@ -46,6 +47,8 @@ def server() -> Iterator[ImageServer]:
         ("/big-stream", f"too large: over the limit of {BIG_BYTES // 2} bytes"),
         ("/optout/a.jpg", "skipped: opt-out (X-Robots-Tag noai)"),
         ("/optout-ua/a.jpg", "skipped: opt-out (X-Robots-Tag noimageai)"),
+        ("/tdm/a.jpg", "skipped: opt-out (tdm-reservation: 1)"),
+        ("/tdm-open/a.jpg", None),
     ],
 )
 def test_each_url_ends_with_bytes_or_its_reason(
@@ -145,6 +148,14 @@ def test_user_agent_names_safeset(server: ImageServer) -> None:
 )
 def test_opt_out_directives(values: list[str], directive: str | None) -> None:
     assert opt_out(values) == directive
+
+
+@pytest.mark.parametrize(
+    ("values", "reserved"),
+    [(["1"], True), ([" 1 "], True), (["0"], False), (["yes"], False), ([], False)],
+)
+def test_tdm_reservation_values(values: list[str], reserved: bool) -> None:
+    assert tdm_reserved(values) is reserved
 
 
 def test_map_ordered_keeps_order_and_bounds_lookahead() -> None:

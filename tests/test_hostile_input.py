@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+import safeset
 from safeset.api import scan
 from safeset.errors import SafesetError
 from safeset.formats import open_source
@@ -105,6 +107,39 @@ def test_a_sample_over_the_time_limit_becomes_an_error_row(
     assert rows["1.png"]["error"] == "timed out after 0.5s"
     assert rows["1.png"]["action"] == "review"
     assert rows["0.png"]["error"] is None and rows["2.png"]["error"] is None
+
+
+def test_the_time_limit_holds_outside_the_main_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in a user's pipeline (HF datasets, Ray Data actors). Outside the main thread the limit
+    takes effect in Python code (a blocking C call is not interruptible there): slow Python."""
+    slow = io.BytesIO()
+    hostile.photo().save(slow, "PNG")
+    real = PDQ.compute
+
+    def slow_on_one(self, image, options):
+        end = time.monotonic() + 30
+        while image.data == slow.getvalue() and time.monotonic() < end:
+            pass
+        return real(self, image, options)
+
+    monkeypatch.setattr(PDQ, "compute", slow_on_one)
+    listed = io.BytesIO()
+    hostile.photo().save(listed, "PNG")
+    auditor = safeset.Auditor(
+        [safeset.HashList.from_hashes("l", {"md5": [hashlib.md5(b"x").hexdigest()]})],
+        sample_timeout=0.5,
+    )
+    found: list = []
+    worker = threading.Thread(
+        target=lambda: found.extend(auditor.check([listed.getvalue(), slow.getvalue()]))
+    )
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive()
+    assert [(v.action, v.error) for v in found] == [
+        ("keep", None),
+        ("review", "timed out after 0.5s"),
+    ]
 
 
 def _tar(path: Path, members: list[tuple[str, bytes | None, bytes]]) -> Path:

@@ -92,7 +92,7 @@ def test_a_scan_killed_while_preparing_its_folder_is_resumable(
     summary = scan([data], [known_list], out, progress=False)
     assert summary["samples"] == len(examples.records)
     assert sorted(p.name for p in out.iterdir()) == [
-        ".safeset-lock", "job.json", "manifest.csv", "results", "summary.json"
+        ".safeset-lock", "job.json", "manifest.csv", "report.html", "results", "summary.json"
     ]  # fmt: skip
 
 

@@ -139,6 +139,17 @@ def scan_table(table: Path, known_list: Path, out: Path) -> dict:
     )
 
 
+def clean_table(table: Path, scan_dir: Path, out: Path, *, keep_review: bool):
+    return clean(
+        [table],
+        scan_dir,
+        out,
+        keep_review=keep_review,
+        source_options=SourceOptions("URL"),
+        progress=False,
+    )
+
+
 def result_rows(out: Path) -> list[dict]:
     rows = [row for t in ScanDir(out).iter_tables() for row in t.to_pylist()]
     return sorted(rows, key=lambda r: r["index"])
@@ -171,14 +182,7 @@ def test_parquet_url_table_scan_and_clean(
     original = pq.read_table(table)
     for keep_review, kept_actions in ((False, {"keep"}), (True, {"keep", "review"})):
         out = tmp_path / f"clean-{keep_review}"
-        counts = clean(
-            [table],
-            tmp_path / "scan",
-            out,
-            keep_review=keep_review,
-            source_options=SourceOptions("URL"),
-            progress=False,
-        )
+        counts = clean_table(table, tmp_path / "scan", out, keep_review=keep_review)
         cleaned = pq.read_table(out / table.name)
         mask = pa.array([r.action in kept_actions for r in rows])
         assert cleaned.schema.equals(original.schema, check_metadata=True)
@@ -210,14 +214,7 @@ def test_csv_url_table_clean_is_byte_faithful(
     check_rows(result_rows(tmp_path / "scan"), rows)
 
     out = tmp_path / "clean"
-    clean(
-        [table],
-        tmp_path / "scan",
-        out,
-        keep_review=True,
-        source_options=SourceOptions("URL"),
-        progress=False,
-    )
+    clean_table(table, tmp_path / "scan", out, keep_review=True)
     kept = [rec if row.action != "remove" else b"" for rec, row in zip(records, rows, strict=True)]
     expected = (
         "\ufeffURL,caption,key\r\n".encode() + b"".join(kept[:5]) + b"\r\n" + b"".join(kept[5:])

@@ -21,6 +21,8 @@ Routes (NAME is a key of the images it was given):
   /dribble              a 200 whose headers arrive one byte every DRIBBLE_SECONDS (for minutes)
   /odd-retry            503 with ``Retry-After: ²`` (a digit to str.isdigit, not to int)
   /odd-length/NAME      the image with ``Content-Length: ²``
+  /tdm/NAME             the image with TDMRep's ``tdm-reservation: 1``
+  /tdm-open/NAME        the image with ``tdm-reservation: 0`` (nothing reserved)
 """
 
 from __future__ import annotations
@@ -121,6 +123,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "\u00b2")
             self.end_headers()
             self.wfile.write(image)
+        elif route == "tdm" and image is not None:
+            self._send(200, image, {"tdm-reservation": "1", "tdm-policy": "https://example.org/p"})
+        elif route == "tdm-open" and image is not None:
+            self._send(200, image, {"TDM-Reservation": "0"})
         else:
             self._send(404, b"not found")
 

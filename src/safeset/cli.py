@@ -1,4 +1,4 @@
-"""Command line: ``safeset scan | clean | hash | demo``.
+"""Command line: ``safeset scan | clean | report | hash | inspect | demo``.
 
 User-caused problems surface as one line on stderr and exit code 2; see safeset.errors.
 """
@@ -64,6 +64,16 @@ PolicyFile = Annotated[
 ]
 
 
+def _provenance_signals(on: bool, face_swap: bool, trust_anchors: Path | None) -> tuple:
+    if not on:
+        if face_swap or trust_anchors:
+            raise SafesetError("--face-swap and --trust-anchors are for --provenance")
+        return ()
+    from safeset.provenance.signal import ProvenanceSignal
+
+    return (ProvenanceSignal(face_swap=face_swap, trust_anchors=trust_anchors),)
+
+
 def _effective_policy(path: Path | None, screen: bool) -> Policy:
     policy = Policy.load(path) if path else Policy()
     return replace(policy, screen=True) if screen else policy
@@ -124,6 +134,20 @@ def scan(
     ] = 60.0,
     screen: Screen = False,
     policy: PolicyFile = None,
+    provenance: Annotated[
+        bool,
+        typer.Option(
+            help="Also record provenance: C2PA, IPTC/XMP, generator metadata, watermarks, "
+            "opt-outs (needs the provenance extra)."
+        ),
+    ] = False,
+    face_swap: Annotated[
+        bool, typer.Option(help="With --provenance: also score faces for swap artefacts.")
+    ] = False,
+    trust_anchors: Annotated[
+        Path | None,
+        typer.Option(help="With --provenance: PEM file of C2PA signers' roots you trust."),
+    ] = None,
     engine: Annotated[
         str,
         typer.Option(help="local: a process pool; ray: Ray tasks (needs the ray extra)."),
@@ -148,11 +172,17 @@ def scan(
         int, typer.Option(help="URL tables: concurrent downloads per worker.")
     ] = DEFAULT_FETCH.threads,
     quiet: Quiet = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print summary.json to stdout instead of the table (for scripts)."
+        ),
+    ] = False,
 ) -> None:
     """Hash every sample, match against the lists, decide, and write results + manifest."""
     from safeset.api import scan as run_scan
     from safeset.engines import engine_named
-    from safeset.reporting import print_scan_summary
+    from safeset.reporting import print_scan_summary, print_summary_json
 
     check_seconds("--sample-timeout", sample_timeout)
     if not 0 <= pdq_threshold <= 128:
@@ -163,6 +193,7 @@ def scan(
         thresholds={"pdq": pdq_threshold},
         sample_timeout=sample_timeout,
         policy=_effective_policy(policy, screen),
+        signals=_provenance_signals(provenance, face_swap, trust_anchors),
     )
     chosen = engine_named(engine, workers=max(1, workers), address=ray_address)
     if getattr(chosen, "note", None):
@@ -177,7 +208,26 @@ def scan(
         force=force,
         progress=not quiet,
     )
-    print_scan_summary(summary, out)
+    if json_out:
+        print_summary_json(summary, out)
+    else:
+        print_scan_summary(summary, out)
+
+
+@app.command("report")
+def report_cmd(
+    scan_dir: Annotated[Path, typer.Argument(help="Folder written by safeset scan.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="HTML file to write (default: SCAN_DIR/report.html)."),
+    ] = None,
+) -> None:
+    """Write the scan's report: one HTML page that opens offline (counts, no images)."""
+    from safeset.report import REPORT_NAME, write_report
+
+    if out is not None and out.is_dir():
+        out = out / REPORT_NAME
+    typer.echo(f"report: {write_report(scan_dir, out)}")
 
 
 @app.command()
@@ -230,6 +280,28 @@ def hash_files(
             stderr.print(f"safeset: {error}", markup=False, highlight=False)
         else:
             typer.echo(line)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("inspect")
+def inspect_files(
+    files: Annotated[list[Path], typer.Argument(help="Image files.")],
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="One JSON object per file, one per line.")
+    ] = False,
+    trust_anchors: Annotated[
+        Path | None,
+        typer.Option(help="PEM file of C2PA signer roots to trust (default: trust not checked)."),
+    ] = None,
+    face_swap: Annotated[bool, typer.Option(help="Score every face for swap artefacts.")] = True,
+) -> None:
+    """Provenance per file: C2PA, source type, generator, watermark, face swaps, opt-outs."""
+    from safeset.provenance.report import run_inspect
+
+    failed = run_inspect(
+        files, json_lines=json_lines, trust_anchors=trust_anchors, face_swap=face_swap
+    )
     if failed:
         raise typer.Exit(1)
 

@@ -1,7 +1,8 @@
 """Downloading images politely: timeouts, retries with backoff, a size cap and opt-out headers.
 
 Every URL ends as exactly one ``Fetched``: its bytes, or the reason there are none (``http 404``,
-``timeout: ...``, ``too large: ...``, ``skipped: opt-out (X-Robots-Tag noai)``...). Bytes only
+``timeout: ...``, ``too large: ...``, ``skipped: opt-out (X-Robots-Tag noai)``,
+``skipped: opt-out (tdm-reservation: 1)``...). Bytes only
 ever live in memory; nothing here touches the disk.
 
 ``http.client`` rather than ``urllib.request``: it lets redirects, the size cap and the headers
@@ -269,6 +270,8 @@ def _answer(response: http.client.HTTPResponse, max_bytes: int, deadline: float)
     directive = opt_out(response.headers.get_all("X-Robots-Tag") or [])
     if directive:
         return _Attempt(Fetched(error=f"skipped: opt-out (X-Robots-Tag {directive})"))
+    if tdm_reserved(response.headers.get_all("tdm-reservation") or []):
+        return _Attempt(Fetched(error="skipped: opt-out (tdm-reservation: 1)"))
     return _Attempt(Fetched(data=_read_capped(response, max_bytes, deadline)))
 
 
@@ -286,6 +289,12 @@ def opt_out(values: Iterable[str]) -> str | None:
             if directive.strip().lower() in OPT_OUT_DIRECTIVES:
                 return directive.strip().lower()
     return None
+
+
+def tdm_reserved(values: Iterable[str]) -> bool:
+    """W3C TDMRep: ``tdm-reservation: 1`` reserves text-and-data-mining rights (``0`` does
+    not); the header is read case-insensitively, any value but 1 reserves nothing."""
+    return any(value.strip() == "1" for value in values)
 
 
 def _retry_after(response: http.client.HTTPResponse) -> int | None:

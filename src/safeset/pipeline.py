@@ -84,6 +84,11 @@ class ScanOptions:
             ),
             "hash_types": sorted(self.hash_types),
             "signals": self.signal_names(),
+            "signal_options": {
+                s.name: s.describe()
+                for s in self.signals
+                if not isinstance(s, str) and s.describe()
+            },
             "policy": self.policy.describe(),
         }
 

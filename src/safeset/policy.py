@@ -76,6 +76,8 @@ class Rule(ABC):
     default: ClassVar[Action]
     #: The result columns (signals) it reads, for ``policy show`` and for the curious.
     reads: ClassVar[tuple[str, ...]] = ()
+    #: The thresholds it reads, with their defaults (the policy's ``[thresholds]`` keys).
+    thresholds: ClassVar[Mapping[str, float]] = {}
 
     @abstractmethod
     def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
@@ -119,10 +121,21 @@ class _Content:
         )
 
 
+#: Thresholds the content rules read, with their defaults and why.
+CONTENT_THRESHOLDS = {
+    # On 939 benign natural-photo crops NudeNet reached 0.5 twice and 0.6 never
+    # (bench/bench_screen.py); see signals.explicit.DEFAULT_REVIEW_THRESHOLD.
+    "explicit": 0.6,
+    # Apparent-age models err by 5-8 years on adults; a high cut-off errs towards protection.
+    "minor_age": 25.0,
+}
+
+
 class ExplicitAndMinor(Rule):
     name = "explicit_and_minor"
     default = Action.REMOVE
     reads = ("explicit_score", "faces", "minor_terms", "sexual_terms")
+    thresholds = CONTENT_THRESHOLDS
 
     def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
         c = _Content.of(ev, policy)
@@ -135,6 +148,7 @@ class Explicit(Rule):
     name = "explicit"
     default = Action.REMOVE
     reads = ("explicit_score", "sexual_terms")
+    thresholds = CONTENT_THRESHOLDS
 
     def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
         c = _Content.of(ev, policy)
@@ -145,6 +159,7 @@ class CaptionSexualAndMinor(Rule):
     name = "caption_sexual_and_minor"
     default = Action.REVIEW
     reads = ("sexual_terms", "minor_terms", "explicit_score")
+    thresholds = CONTENT_THRESHOLDS
 
     def reasons(self, ev: Evidence, policy: Policy) -> list[str]:
         c = _Content.of(ev, policy)
@@ -161,7 +176,8 @@ class Unreadable(Rule):
         return [f"error:{error}"] if error else []
 
 
-#: The rules every policy applies, in the order their reasons are listed.
+#: The rules every policy applies, in the order their reasons are listed (the provenance
+#: rules join them at the end of this module).
 RULES: list[Rule] = [
     HashMatch(),
     ExplicitAndMinor(),
@@ -177,16 +193,6 @@ def register_rule(rule: Rule) -> Rule:
     return rule
 
 
-#: Thresholds the content rules read, with their defaults and why.
-DEFAULT_THRESHOLDS = {
-    # On 939 benign natural-photo crops NudeNet reached 0.5 twice and 0.6 never
-    # (bench/bench_screen.py); see signals.explicit.DEFAULT_REVIEW_THRESHOLD.
-    "explicit": 0.6,
-    # Apparent-age models err by 5-8 years on adults; a high cut-off errs towards protection.
-    "minor_age": 25.0,
-}
-
-
 @dataclass(frozen=True)
 class Terms:
     sexual: tuple[str, ...] = DEFAULT_SEXUAL_TERMS
@@ -197,10 +203,14 @@ def _default_actions() -> dict[str, Action]:
     return {rule.name: rule.default for rule in RULES}
 
 
+def _default_thresholds() -> dict[str, float]:
+    return {k: v for rule in RULES for k, v in rule.thresholds.items()}
+
+
 @dataclass(frozen=True)
 class Policy:
     actions: Mapping[str, Action] = field(default_factory=_default_actions)
-    thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    thresholds: Mapping[str, float] = field(default_factory=_default_thresholds)
     terms: Terms = field(default_factory=Terms)
     # Classifier screening (explicit content, faces and ages, caption terms).
     screen: bool = False
@@ -214,7 +224,8 @@ class Policy:
         if not fired:
             return Decision(Action.KEEP, ())
         action = max((a for a, _ in fired), key=lambda a: a.severity)
-        return Decision(action, tuple(r for _, r in fired))
+        # Two rules may give one reason (explicit+minor-indicators): it is listed once.
+        return Decision(action, tuple(dict.fromkeys(r for _, r in fired)))
 
     def describe(self) -> dict[str, Any]:
         """The effective policy as plain data (job identity, ``policy show``)."""
@@ -261,7 +272,9 @@ class Policy:
     def to_toml(self) -> str:
         d = self.describe()
         out = ["# safeset policy (effective)", f"screen = {str(d['screen']).lower()}", ""]
-        out += ["[actions]"] + [f'{k} = "{v}"' for k, v in d["actions"].items()] + [""]
+        reads = {rule.name: ", ".join(rule.reads) for rule in RULES}
+        out += ["[actions]"]
+        out += [f'{k} = "{v}"  # reads: {reads[k]}' for k, v in d["actions"].items()] + [""]
         out += ["[thresholds]"] + [f"{k} = {v}" for k, v in d["thresholds"].items()] + [""]
         out += ["[terms]"]
         for name, terms in d["terms"].items():
@@ -301,3 +314,13 @@ def _terms(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
         raise SafesetError(f"{where} must be a list of non-empty strings")
     return tuple(t.strip().lower() for t in value)
+
+
+def _provenance_rules() -> None:
+    # Imported here, not at the top: they are written against Rule, defined above.
+    from safeset.provenance.rules import PROVENANCE_RULES
+
+    RULES.extend(PROVENANCE_RULES)
+
+
+_provenance_rules()

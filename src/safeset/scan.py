@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from safeset import lock
+from safeset import __version__, lock
 from safeset.engines import Engine, LocalEngine
 from safeset.errors import SafesetError, check_seconds
 from safeset.formats import Source
@@ -15,6 +15,7 @@ from safeset.lists import HashList
 from safeset.matching.matcher import Matcher
 from safeset.pipeline import Scanner, ScanOptions
 from safeset.progress import track
+from safeset.report import write_report
 from safeset.store import ScanDir
 
 
@@ -104,18 +105,21 @@ def run_scan(
                 tracker.advance(table.num_rows)
 
             engine.run(pending, scanner.scan_shard, store)
-        return scan_dir.write_reports(
+        summary = scan_dir.write_reports(
             {
                 "shards": len(shards),
                 "lists": [
                     {"name": hl.name, "entries": hl.counts(), "skipped": dict(hl.skipped)}
                     for hl in lists
                 ],
-                # Everything that may differ between an interrupted-and-resumed run and a clean one.
+                # What may differ between an interrupted-and-resumed run and a clean one.
                 "run": {
                     "engine": engine.name,
                     "shards_resumed": len(shards) - len(pending),
                     "elapsed_seconds": round(time.monotonic() - started, 3),
+                    "safeset_version": __version__,
                 },
             }
         )
+        write_report(out)
+    return summary

@@ -29,6 +29,7 @@ from safeset.atomic import is_leftover, write_atomic
 from safeset.errors import SafesetError
 from safeset.lock import LOCK_NAME
 from safeset.policy import EXPLICIT_MINOR_REASON, FLAGGED
+from safeset.provenance.rules import SYNTHETIC_ABUSE_WARNING, SYNTHETIC_EXPLICIT_MINOR_REASON
 from safeset.signals import HashType
 
 MATCH_TYPE = pa.struct(
@@ -229,6 +230,10 @@ def _manifest_cells(row: dict[str, Any]) -> list[Any]:
     ]
 
 
+# Reason prefixes the summary counts samples by, when provenance was scanned.
+PROVENANCE_TAGS = frozenset({"synthetic", "face-swap-suspected", "face-swap+explicit", "opt-out"})
+
+
 class _Tally:
     def __init__(self) -> None:
         self.samples = 0
@@ -236,6 +241,9 @@ class _Tally:
         self.errors: Counter[str] = Counter()
         self.matches: dict[str, Counter[str]] = {}
         self.may_be_illegal = 0
+        self.synthetic_abuse = 0
+        # Samples per provenance tag (synthetic, face swap suspected, opt-out), when scanned.
+        self.provenance: Counter[str] | None = None
 
     def add(self, row: dict[str, Any]) -> None:
         self.samples += 1
@@ -247,19 +255,39 @@ class _Tally:
             self.matches.setdefault(m["list"], Counter())[m["signal_type"]] += 1
         if EXPLICIT_MINOR_REASON in row["reasons"]:
             self.may_be_illegal += 1
+        if SYNTHETIC_EXPLICIT_MINOR_REASON in row["reasons"]:
+            self.synthetic_abuse += 1
+        if "synthetic_evidence" in row:
+            self.provenance = self.provenance or Counter()
+            tags = {r.split(":", 1)[0] for r in row["reasons"]} & PROVENANCE_TAGS
+            self.provenance.update(tags)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "samples": self.samples,
-            "actions": {a: self.actions.get(a, 0) for a in ("keep", "review", "remove")},
-            "errors": sum(self.errors.values()),
-            "errors_by_kind": dict(sorted(self.errors.items())),
-            "matches": {k: dict(sorted(v.items())) for k, v in sorted(self.matches.items())},
-        } | (
-            {"warning": illegal_material_warning(self.may_be_illegal)}
-            if self.may_be_illegal
-            else {}
+        return (
+            {
+                "samples": self.samples,
+                "actions": {a: self.actions.get(a, 0) for a in ("keep", "review", "remove")},
+                "errors": sum(self.errors.values()),
+                "errors_by_kind": dict(sorted(self.errors.items())),
+                "matches": {k: dict(sorted(v.items())) for k, v in sorted(self.matches.items())},
+            }
+            | self._provenance()
+            | self._warning()
         )
+
+    def _provenance(self) -> dict[str, Any]:
+        if self.provenance is None:
+            return {}
+        return {"provenance": {tag: self.provenance.get(tag, 0) for tag in sorted(PROVENANCE_TAGS)}}
+
+    def _warning(self) -> dict[str, str]:
+        if not self.may_be_illegal:
+            return {}
+        warning = illegal_material_warning(self.may_be_illegal)
+        if self.synthetic_abuse:
+            warning += f" {self.synthetic_abuse} of them are synthetic or manipulated: "
+            warning += SYNTHETIC_ABUSE_WARNING
+        return {"warning": warning}
 
 
 def illegal_material_warning(count: int) -> str:

@@ -1,13 +1,17 @@
 """A per-sample time limit, so one pathological sample cannot stall a shard forever.
 
 It works in any thread (a worker process's main thread, a thread of a user's own pipeline, an
-HF ``datasets`` or Ray Data worker): one watchdog thread per process raises ``SampleTimeout`` in
-the thread whose sample overran, as an asynchronous exception. Like any Python-level timer it
-takes effect when the thread next runs Python code: a C call that never returns (a decoder in
-an endless loop) cannot be interrupted, which is why images are size-capped before decoding.
+HF ``datasets`` or Ray Data worker). One watchdog thread per process wakes when the earliest
+deadline is due and interrupts the thread whose sample overran:
 
-Entering and leaving a limit costs a lock and a dict update, no system call: the watchdog only
-wakes when the earliest deadline is due.
+- the main thread with SIGALRM (sent to that thread only), whose handler raises
+  ``SampleTimeout``: like any signal it also cuts short a blocking system call;
+- any other thread with an asynchronous exception, which takes effect when that thread next
+  runs Python code (Python cannot interrupt a C call in a thread other than the main one).
+
+Neither can interrupt a C call that never returns (a decoder in an endless loop), which is why
+images are size-capped before decoding. Entering and leaving a limit costs a lock and a dict
+update, no system call.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import ctypes
 import math
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -43,12 +48,20 @@ class _Watchdog:
         self._lock = threading.Condition()
         self._limits: dict[int, _Limit] = {}
         self._thread: threading.Thread | None = None
+        self._handler_installed = False
+        self._previous_handler = None
 
     def arm(self, seconds: float) -> _Limit:
         ident = threading.get_ident()
+        if ident == threading.main_thread().ident and not self._handler_installed:
+            self._install_handler()
         limit = _Limit(time.monotonic() + seconds)
         with self._lock:
-            self._ensure_running()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._watch, name="safeset-timeouts", daemon=True
+                )
+                self._thread.start()
             earliest = min((lim.deadline for lim in self._limits.values()), default=math.inf)
             self._limits[ident] = limit
             if limit.deadline < earliest:
@@ -60,27 +73,35 @@ class _Watchdog:
         with self._lock:
             if self._limits.get(ident) is limit:
                 del self._limits[ident]
-            if limit.fired:
+            if limit.fired and ident != threading.main_thread().ident:
                 # Fired but maybe not yet delivered: cancel what is still pending.
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
 
-    def _ensure_running(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(
-                target=self._watch, name="safeset-timeouts", daemon=True
-            )
-            self._thread.start()
+    def _install_handler(self) -> None:
+        self._previous_handler = signal.signal(signal.SIGALRM, self._on_alarm)
+        self._handler_installed = True
+
+    def _on_alarm(self, signum: int, frame: object) -> None:
+        limit = self._limits.get(threading.get_ident())
+        if limit is not None and limit.fired:
+            raise SampleTimeout
+        if callable(self._previous_handler):  # not ours: whoever had SIGALRM before
+            self._previous_handler(signum, frame)
 
     def _watch(self) -> None:
+        main = threading.main_thread().ident
         with self._lock:
             while True:
                 now = time.monotonic()
                 for ident, limit in list(self._limits.items()):
                     if limit.deadline <= now and not limit.fired:
                         limit.fired = True
-                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                            ctypes.c_ulong(ident), ctypes.py_object(SampleTimeout)
-                        )
+                        if ident == main:
+                            signal.pthread_kill(ident, signal.SIGALRM)
+                        else:
+                            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                                ctypes.c_ulong(ident), ctypes.py_object(SampleTimeout)
+                            )
                 pending = [lim.deadline for lim in self._limits.values() if not lim.fired]
                 # Capped: a wait beyond threading.TIMEOUT_MAX would kill this thread.
                 wait = min(max(0.0, min(pending) - now), MAX_WAIT) if pending else None

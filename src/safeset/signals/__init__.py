@@ -108,6 +108,15 @@ def content_signal(name: str) -> type[Signal]:
 for _builtin in (MD5, SHA1, SHA256, PDQ, TermsSignal, ExplicitSignal, FacesSignal):
     register(_builtin)
 
+
+def _register_provenance() -> None:
+    from safeset.provenance.signal import ProvenanceSignal
+
+    register(ProvenanceSignal)
+
+
+_register_provenance()
+
 # The types every scan computes and records, whatever its lists hold.
 DEFAULT_HASH_TYPES = ("md5", "sha1", "sha256", "pdq")
 # What --screen adds, in the order they run.

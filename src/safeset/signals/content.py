@@ -26,6 +26,10 @@ class Signal(ABC):
     #: Signals whose columns this one reads, so must run first.
     after: ClassVar[tuple[str, ...]] = ()
 
+    def describe(self) -> dict:
+        """What about this signal's settings makes two scans different jobs (none by default)."""
+        return {}
+
     def check_available(self) -> None:  # noqa: B027 - optional: most signals need nothing
         """Fail before any work, with a SafesetError saying what to install, if this signal
         cannot run here. Cheap: models are loaded on first use, in each worker."""
