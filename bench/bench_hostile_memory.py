@@ -75,6 +75,9 @@ def gz_tar_of_zeros(path: Path, size: int) -> None:
         class Zeros(io.RawIOBase):
             left = size
 
+            def readable(self) -> bool:
+                return True
+
             def readinto(self, b) -> int:
                 n = min(len(b), self.left)
                 b[:n] = bytes(n)
