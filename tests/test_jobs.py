@@ -267,6 +267,14 @@ def test_sources_holding_the_same_file_names_are_cleaned_side_by_side(
         "a/00000.tar",
         "b/00000.tar",
     ]
+    # One SOURCE (a glob) holding both: refused before any work, with what to do instead.
+    glob = run_cli(
+        "scan", tmp_path / "*" / "00000.tar", "--list", known_list, "--out", tmp_path / "g"
+    )
+    assert glob.returncode == 2
+    assert glob.stderr.startswith("safeset: error: one SOURCE holds several files named 00000.tar")
+    assert "pass their folders as separate SOURCE arguments" in glob.stderr
+    assert not (tmp_path / "g").exists()
 
 
 def test_images_sharing_a_caption_are_cleaned_with_it(tmp_path: Path, known_list: Path) -> None:

@@ -12,7 +12,7 @@ from safeset.atomic import TMP_PREFIX, TMP_SUFFIX, is_leftover
 from safeset.errors import SafesetError
 from safeset.formats import Source
 from safeset.formats.clean import REWRITING, CleanCounts, Decisions, Scanned
-from safeset.formats.folder import FolderSource, sidecars
+from safeset.layout import output_folders
 from safeset.policy import Action
 from safeset.progress import track
 from safeset.scan import refuse_inside_sources
@@ -74,43 +74,6 @@ def run_clean(
         # Complete: the cleaned dataset holds nothing of safeset's own.
         held.path.unlink()
     return decisions.counts
-
-
-def output_folders(sources: Sequence[Source], out: Path) -> list[Path]:
-    """Where each source's cleaned copy goes: all in ``out``, unless two of them hold the same
-    file name (``a/00000.tar`` and ``b/00000.tar``); then each in a folder of its own under
-    ``out``, named after the source's folder (``out/a``, ``out/b``). Decided before anything is
-    written, so a clean never stops half-way on a name it already wrote."""
-    seen: set[str] = set()
-    for source in sources:
-        names = _output_names(source)
-        if names & seen:
-            break
-        seen |= names
-    else:
-        return [out] * len(sources)
-    labels: list[str] = []
-    for source in sources:
-        root = source.roots()[0]
-        label = root.name if root.is_dir() else root.parent.resolve().name
-        label = label or "source"
-        unique, n = label, 1
-        while unique in labels:
-            n += 1
-            unique = f"{label}-{n}"
-        labels.append(unique)
-    return [out / label for label in labels]
-
-
-def _output_names(source: Source) -> set[str]:
-    """The file names (relative paths) a source's clean writes, where the format tells."""
-    if isinstance(source, FolderSource):
-        root = source.root
-        return set(source.files) | {
-            side for rel in source.files for side in sidecars(rel) if (root / side).is_file()
-        }
-    files = getattr(source, "files", None) or []
-    return {Path(f).name for f in files if isinstance(f, Path)}
 
 
 # Present in a clean output only while a clean writes it (and after one was interrupted): the

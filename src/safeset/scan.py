@@ -11,6 +11,7 @@ from safeset import __version__, lock
 from safeset.engines import Engine, LocalEngine
 from safeset.errors import SafesetError, check_seconds
 from safeset.formats import Source
+from safeset.layout import refuse_clashing_names
 from safeset.lists import HashList
 from safeset.matching.matcher import Matcher
 from safeset.pipeline import Scanner, ScanOptions
@@ -92,6 +93,8 @@ def run_scan(
     scanner = Scanner(Matcher(lists, options.thresholds), options)
     scanner.check_available()
     refuse_inside_sources(out, sources, "--out")
+    for source in sources:
+        refuse_clashing_names(source)
     shards = [sh for i, s in enumerate(sources) for sh in s.shards(f"s{i:03d}")]
     with lock.exclusive(out, "safeset scan"):
         scan_dir = ScanDir(out)
