@@ -91,3 +91,17 @@ def bad_images() -> dict[str, tuple[bytes, str]]:
             "not a recognised image format",
         ),
     }
+
+
+def zero_png(width: int, height: int) -> bytes:
+    """A valid RGBA PNG of zero pixels, compressed row by row (never whole in memory)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    compressor = zlib.compressobj(9)
+    row = bytes(1 + 4 * width)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

@@ -9,6 +9,7 @@ import pytest
 
 from safeset.fetch import (
     USER_AGENT,
+    Fetched,
     FetchOptions,
     _is_public,
     fetch,
@@ -53,6 +54,25 @@ def server() -> Iterator[ImageServer]:
 def test_each_url_ends_with_bytes_or_its_reason(
     server: ImageServer, path: str, error: str | None
 ) -> None:
+    got = fetch(server.url(path), FAST)
+    assert got.error == error
+    assert got.data == (IMAGE if error is None else None)
+
+
+def test_a_dribbled_answer_is_abandoned_at_the_deadline(server: ImageServer) -> None:
+    """Headers arriving a byte every 0.1 s never trip a per-read timeout; the whole answer
+    must come within --timeout (the server would take 5 minutes to finish them)."""
+    got = fetch(server.url("/dribble"), FetchOptions(timeout=1.0, retries=0))
+    assert got == Fetched(error="timeout: no answer within 1s")
+
+
+@pytest.mark.parametrize(
+    ("path", "error"), [("/odd-retry", "http 503"), ("/odd-length/a.jpg", None)]
+)
+def test_headers_with_non_ascii_digits_are_ignored(
+    server: ImageServer, path: str, error: str | None
+) -> None:
+    # "²".isdigit() is True but int("²") raises: such a header counts as absent.
     got = fetch(server.url(path), FAST)
     assert got.error == error
     assert got.data == (IMAGE if error is None else None)

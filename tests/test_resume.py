@@ -92,8 +92,8 @@ def test_a_scan_killed_while_preparing_its_folder_is_resumable(
     summary = scan([data], [known_list], out, progress=False)
     assert summary["samples"] == len(examples.records)
     assert sorted(p.name for p in out.iterdir()) == [
-        "job.json", "manifest.csv", "manifest.csv-metadata.json", "report.html", "results",
-        "summary.json",
+        ".safeset-lock", "job.json", "manifest.csv", "manifest.csv-metadata.json", "report.html",
+        "results", "summary.json",
     ]  # fmt: skip
 
 

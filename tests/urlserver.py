@@ -18,6 +18,9 @@ Routes (NAME is a key of the images it was given):
   /optout/NAME          the image with ``X-Robots-Tag: noai``
   /optout-ua/NAME       the image with ``X-Robots-Tag: safeset: noimageai``
   /otherbot/NAME        the image with ``X-Robots-Tag: otherbot: noai`` (not addressed to us)
+  /dribble              a 200 whose headers arrive one byte every DRIBBLE_SECONDS (for minutes)
+  /odd-retry            503 with ``Retry-After: ²`` (a digit to str.isdigit, not to int)
+  /odd-length/NAME      the image with ``Content-Length: ²``
   /tdm/NAME             the image with TDMRep's ``tdm-reservation: 1``
   /tdm-open/NAME        the image with ``tdm-reservation: 0`` (nothing reserved)
 """
@@ -32,6 +35,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SLOW_SECONDS = 5.0
+DRIBBLE_SECONDS = 0.1
 BIG_BYTES = 3 * 1024 * 1024
 
 
@@ -110,6 +114,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, image, {"X-Robots-Tag": "safeset: noimageai"})
         elif route == "otherbot" and image is not None:
             self._send(200, image, {"X-Robots-Tag": "otherbot: noai"})
+        elif route == "dribble":
+            self._dribble(b"HTTP/1.0 200 OK\r\nX-Padding: " + b"a" * 3000 + b"\r\n\r\n")
+        elif route == "odd-retry":
+            self._send(503, b"later", {"Retry-After": "\u00b2"})
+        elif route == "odd-length" and image is not None:
+            self.send_response(200)
+            self.send_header("Content-Length", "\u00b2")
+            self.end_headers()
+            self.wfile.write(image)
         elif route == "tdm" and image is not None:
             self._send(200, image, {"tdm-reservation": "1", "tdm-policy": "https://example.org/p"})
         elif route == "tdm-open" and image is not None:
@@ -131,6 +144,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def _dribble(self, response: bytes) -> None:
+        for n in range(len(response)):
+            self.wfile.write(response[n : n + 1])
+            self.wfile.flush()
+            time.sleep(DRIBBLE_SECONDS)
 
     def _stream(self, size: int) -> None:
         # HTTP/1.0 without Content-Length: the body runs until the connection closes.

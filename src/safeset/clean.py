@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from safeset import lock
+from safeset.atomic import TMP_PREFIX, TMP_SUFFIX, is_leftover
 from safeset.errors import SafesetError
 from safeset.formats import Source
-from safeset.formats.clean import CleanCounts, Decisions, Scanned
+from safeset.formats.clean import REWRITING, CleanCounts, Decisions, Scanned
+from safeset.layout import output_folders
 from safeset.policy import Action
 from safeset.progress import track
 from safeset.scan import refuse_inside_sources
@@ -49,12 +54,61 @@ def run_clean(
     scan_dir.read_job()
     _check_same_sources(scan_dir, sources)
     refuse_inside_sources(out, sources, "clean output")
-    if out.exists() and any(out.iterdir()):
-        raise SafesetError(f"clean output {out} is not empty; choose a new folder")
     decisions = load_decisions(scan_dir, keep_review)
-    with track("cleaning", len(sources), quiet=quiet, unit="sources") as tracker:
-        for source in sources:
-            before = decisions.counts.kept + decisions.counts.left_out
-            source.clean(decisions, out)
-            tracker.advance(decisions.counts.kept + decisions.counts.left_out - before)
+    job = clean_job(scan_dir, sources, keep_review)
+    with lock.exclusive(out, "safeset clean", JOURNAL) as held:
+        rewriting = _resumable(out, held, job)
+        held.record(job)
+        token = REWRITING.set(rewriting)
+        try:
+            places = output_folders(sources, out)
+            if places != [out] * len(sources):
+                decisions.counts.folders = [p.name for p in places]
+            with track("cleaning", len(sources), quiet=quiet, unit="sources") as tracker:
+                for source, place in zip(sources, places, strict=True):
+                    before = decisions.counts.kept + decisions.counts.left_out
+                    source.clean(decisions, place)
+                    tracker.advance(decisions.counts.kept + decisions.counts.left_out - before)
+        finally:
+            REWRITING.reset(token)
+        # Complete: the cleaned dataset holds nothing of safeset's own.
+        held.path.unlink()
     return decisions.counts
+
+
+# Present in a clean output only while a clean writes it (and after one was interrupted): the
+# job it belongs to. Rerunning that same job finishes the output; nothing else may write there.
+JOURNAL = ".safeset-clean"
+
+
+def clean_job(scan_dir: ScanDir, sources: Sequence[Source], keep_review: bool) -> str:
+    scanned = json.dumps(scan_dir.read_job(), sort_keys=True).encode()
+    return json.dumps(
+        {
+            "scan": str(scan_dir.path.resolve()),
+            "scan_job": hashlib.sha256(scanned).hexdigest(),
+            "sources": [s.describe() for s in sources],
+            "keep_review": keep_review,
+        },
+        sort_keys=True,
+    )
+
+
+def _resumable(out: Path, held: lock.Held, job: str) -> bool:
+    """Whether ``out`` holds the output of an interrupted run of this very job (to finish);
+    SafesetError if it holds anything else."""
+    others = [p for p in out.iterdir() if p != held.path]
+    if held.created or not held.previous:
+        if others:
+            raise SafesetError(f"clean output {out} is not empty; choose a new folder")
+        return False
+    if held.previous != job:
+        raise SafesetError(
+            f"clean output {out} holds an interrupted clean of another scan, sources or "
+            "--keep-review; choose a new folder"
+        )
+    # Whatever was being written when it stopped is incomplete by construction.
+    for leftover in out.rglob(f"{TMP_PREFIX}*{TMP_SUFFIX}"):
+        if leftover.is_file() and is_leftover(leftover):
+            leftover.unlink()
+    return True

@@ -6,6 +6,7 @@ User-caused problems surface as one line on stderr and exit code 2; see safeset.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from safeset.errors import SafesetError
+from safeset.errors import SafesetError, check_seconds
 from safeset.fetch import FetchOptions
 from safeset.formats import SourceOptions
 from safeset.pipeline import ScanOptions
@@ -61,8 +62,7 @@ def url_options(
     url_col: str, timeout: float, retries: int, max_image_bytes: int, download_threads: int
 ) -> SourceOptions:
     """Download settings, checked here so a bad value is one line, not a usage screen."""
-    if timeout <= 0:
-        raise SafesetError(f"--timeout {timeout:g} must be more than 0 seconds")
+    check_seconds("--timeout", timeout)
     if retries < 0:
         raise SafesetError(f"--retries {retries} must be 0 or more")
     if max_image_bytes <= 0:
@@ -271,7 +271,7 @@ def scan(
     ] = None,
     url_col: UrlCol = "url",
     timeout: Annotated[
-        float, typer.Option(help="URL tables: seconds to connect and for each read.")
+        float, typer.Option(help="URL tables: seconds for a whole download (connect to last byte).")
     ] = DEFAULT_FETCH.timeout,
     retries: Annotated[
         int, typer.Option(help="URL tables: retries after connection errors, 429 and 5xx.")
@@ -295,6 +295,7 @@ def scan(
     from safeset.engines import engine_named
     from safeset.reporting import print_scan_summary, print_summary_json
 
+    check_seconds("--sample-timeout", sample_timeout)
     if not 0 <= pdq_threshold <= 128:
         raise SafesetError(f"--pdq-threshold {pdq_threshold} is out of range 0..128 (usual: 31)")
     options = ScanOptions(
@@ -305,12 +306,15 @@ def scan(
         policy=_effective_policy(policy, screen),
         signals=_provenance_signals(provenance, face_swap, trust_anchors),
     )
+    chosen = engine_named(engine, workers=max(1, workers), address=ray_address)
+    if getattr(chosen, "note", None):
+        stderr.print(f"safeset: {chosen.note}", markup=False, highlight=False)
     summary = run_scan(
         sources,
         lists,
         out,
         options=options,
-        engine=engine_named(engine, workers=max(1, workers), address=ray_address),
+        engine=chosen,
         source_options=url_options(url_col, timeout, retries, max_image_bytes, download_threads),
         force=force,
         progress=not quiet,
@@ -360,6 +364,11 @@ def clean(
         progress=not quiet,
     )
     unreadable = f" ({counts.unreadable} unreadable, not copied)" if counts.unreadable else ""
+    if counts.folders:
+        typer.echo(
+            "the sources hold the same file names: each went into its own folder under "
+            f"{out}: {', '.join(counts.folders)}"
+        )
     typer.echo(
         f"cleaned dataset in {out}: {counts.kept} samples kept, {counts.left_out} left out"
         f"{unreadable}, {counts.files} files written"
@@ -421,7 +430,14 @@ def demo(
     run_demo(directory, quiet=quiet)
 
 
+def _terminated(signum, frame) -> None:
+    # SIGTERM (a scheduler, systemd, kill): unwind like Ctrl-C, so that workers are ended and
+    # temporary files removed, and the same command resumes.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except SafesetError as exc:

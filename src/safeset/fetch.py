@@ -16,6 +16,7 @@ import ipaddress
 import random
 import socket
 import ssl
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -34,8 +35,6 @@ OPT_OUT_DIRECTIVES = ("noai", "noimageai")
 MAX_REDIRECTS = 5
 DEFAULT_PORTS = {"http": 80, "https": 443}
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-# A server that dribbles bytes never trips a per-read timeout; this caps a whole transfer.
-TRANSFER_TIMEOUT_FACTOR = 3
 MAX_RETRY_WAIT = 60.0
 CHUNK = 1 << 16
 # Reserved characters stay as they are; anything else unsafe in a request line is escaped.
@@ -44,7 +43,9 @@ _SAFE_IN_TARGET = "/?:@!$&'()*+,;=%~[]"
 
 @dataclass(frozen=True)
 class FetchOptions:
-    timeout: float = 10.0  # seconds, for connecting and for each read
+    # Seconds for a whole attempt: connecting, redirects, headers and body. A deadline, not a
+    # per-read limit: a server dribbling a byte every half second never trips the latter.
+    timeout: float = 10.0
     retries: int = 2  # extra attempts after a transient failure
     max_bytes: int = 20 * 1024 * 1024
     threads: int = 16  # concurrent downloads per worker
@@ -88,7 +89,15 @@ def _wait(attempt: int, backoff: float, retry_after: float | None) -> float:
 
 
 def _attempt(url: str, options: FetchOptions) -> _Attempt:
-    deadline = time.monotonic() + TRANSFER_TIMEOUT_FACTOR * options.timeout
+    deadline = time.monotonic() + options.timeout
+    _DEADLINE.at = deadline
+    try:
+        return _attempt_until(url, options, deadline)
+    finally:
+        _DEADLINE.at = None
+
+
+def _attempt_until(url: str, options: FetchOptions, deadline: float) -> _Attempt:
     origin = _origin(url)
     for _ in range(MAX_REDIRECTS + 1):
         try:
@@ -154,12 +163,84 @@ def _connection(
         inner = next((a for *_, a in addresses if not _is_public(a[0])), None)
         if inner is not None:
             raise _Refused(f"redirect to a non-public address refused: {host} ({inner[0]})")
-    pinned = addresses[0][4][:2]
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(host, port, timeout=timeout)
-    # http.client resolves self.host itself when connecting; connect to the checked address.
-    conn._create_connection = lambda _address, *args: socket.create_connection(pinned, *args)  # type: ignore[attr-defined]
+    family, kind, proto, _, pinned = addresses[0]
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=_tls_context())
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    # http.client resolves self.host itself when connecting; connect to the checked address,
+    # through a socket that keeps the attempt's deadline.
+    conn._create_connection = lambda *_: _connect(family, kind, proto, pinned, timeout)  # type: ignore[attr-defined]
     return conn
+
+
+# The deadline of the attempt running in this thread (each download runs in one thread).
+_DEADLINE = threading.local()
+
+
+def _bounded(sock: socket.socket, per_read: float) -> None:
+    """Give the next socket operation no more time than is left before the deadline."""
+    at = getattr(_DEADLINE, "at", None)
+    if at is None:
+        return
+    left = at - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("deadline passed")
+    sock.settimeout(min(per_read, left))
+
+
+class _DeadlineSocket(socket.socket):
+    """A socket whose every read and write ends by the attempt's deadline."""
+
+    per_read = 10.0
+
+    def recv_into(self, *args, **kwargs):  # type: ignore[override]
+        _bounded(self, self.per_read)
+        return super().recv_into(*args, **kwargs)
+
+    def recv(self, *args, **kwargs):  # type: ignore[override]
+        _bounded(self, self.per_read)
+        return super().recv(*args, **kwargs)
+
+    def sendall(self, *args, **kwargs):  # type: ignore[override]
+        _bounded(self, self.per_read)
+        return super().sendall(*args, **kwargs)
+
+
+class _DeadlineSSLSocket(ssl.SSLSocket):
+    """The same for TLS, whose reads go through the SSL object rather than the socket."""
+
+    def recv_into(self, *args, **kwargs):  # type: ignore[override]
+        _bounded(self, self.gettimeout() or 10.0)
+        return super().recv_into(*args, **kwargs)
+
+    def read(self, *args, **kwargs):  # type: ignore[override]
+        _bounded(self, self.gettimeout() or 10.0)
+        return super().read(*args, **kwargs)
+
+
+_TLS: ssl.SSLContext | None = None
+
+
+def _tls_context() -> ssl.SSLContext:
+    global _TLS
+    if _TLS is None:
+        context = ssl.create_default_context()
+        context.sslsocket_class = _DeadlineSSLSocket
+        _TLS = context
+    return _TLS
+
+
+def _connect(family: int, kind: int, proto: int, address, timeout: float) -> socket.socket:
+    sock = _DeadlineSocket(family, kind, proto)
+    sock.per_read = timeout
+    try:
+        _bounded(sock, timeout)
+        sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _is_public(address: str) -> bool:

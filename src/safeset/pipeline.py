@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 
 from safeset.formats.base import IMAGE_EXTENSIONS, Shard, extension
+from safeset.limits import TooLarge
 from safeset.matching.matcher import Match, Matcher, SampleSignals
 from safeset.policy import Evidence, Policy
 from safeset.sample import Sample
@@ -40,6 +41,7 @@ from safeset.signals import (
 )
 from safeset.signals.image import ImageView, UnreadableImage
 from safeset.store import result_schema
+from safeset.text import printable_row
 from safeset.timeouts import SampleTimeout, time_limit
 
 # Samples matched per index search: large enough to amortise the search, small enough that a
@@ -140,6 +142,7 @@ class Scanner:
         for record in records:
             record.row["shard"] = shard_id
             _decide(record, self.options.policy)
+            printable_row(record.row)  # non-UTF-8 names would not store
         return [r.row for r in records]
 
     @property
@@ -197,6 +200,9 @@ def hash_sample(sample: Sample, types: Sequence[type[HashType]], compute: Comput
     try:
         data = sample.load()
         parts = [(part.name, part.load()) for part in sample.parts]
+    except TooLarge as exc:
+        row["error"] = row["error"] or str(exc)
+        return record
     except OSError as exc:
         row["error"] = row["error"] or f"cannot read: {exc.strerror or exc}"
         return record

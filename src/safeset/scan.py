@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from safeset import __version__
+from safeset import __version__, lock
 from safeset.engines import Engine, LocalEngine
-from safeset.errors import SafesetError
+from safeset.errors import SafesetError, check_seconds
 from safeset.formats import Source
+from safeset.layout import refuse_clashing_names
 from safeset.lists import HashList
 from safeset.lists.config import check_cancels
 from safeset.matching.matcher import Matcher
@@ -60,6 +61,7 @@ def job_record(
 
 def check_options(options: ScanOptions) -> None:
     """Thresholds beyond half a hash's bits would match unrelated values wholesale."""
+    check_seconds("sample_timeout", options.sample_timeout)
     for type_name, threshold in options.thresholds.items():
         most = 4 * _nbytes(type_name)
         if not 0 <= threshold <= most:
@@ -94,42 +96,45 @@ def run_scan(
     scanner = Scanner(Matcher(lists, options.thresholds), options)
     scanner.check_available()
     refuse_inside_sources(out, sources, "--out")
+    for source in sources:
+        refuse_clashing_names(source)
     shards = [sh for i, s in enumerate(sources) for sh in s.shards(f"s{i:03d}")]
     if not shards:
         raise SafesetError(f"the scan read no samples from {', '.join(_names(sources))}: empty")
-    scan_dir = ScanDir(out)
-    scan_dir.prepare(job_record(sources, lists, options), force=force)
-    pending = [sh for sh in shards if not scan_dir.done(sh.id)]
-    with track("scanning", len(shards), quiet=quiet) as tracker:
-        tracker.advance(0, units=len(shards) - len(pending))
+    with lock.exclusive(out, "safeset scan"):
+        scan_dir = ScanDir(out)
+        scan_dir.prepare(job_record(sources, lists, options), force=force)
+        pending = [sh for sh in shards if not scan_dir.done(sh.id)]
+        with track("scanning", len(shards), quiet=quiet) as tracker:
+            tracker.advance(0, units=len(shards) - len(pending))
 
-        def store(shard, table) -> None:
-            scan_dir.write_shard(shard.id, table)
-            tracker.advance(table.num_rows)
+            def store(shard, table) -> None:
+                scan_dir.write_shard(shard.id, table)
+                tracker.advance(table.num_rows)
 
-        engine.run(pending, scanner.scan_shard, store)
-    summary = scan_dir.write_reports(
-        {
-            "shards": len(shards),
-            "lists": [
-                {
-                    "name": hl.name,
-                    "entries": hl.counts(),
-                    "skipped": dict(hl.skipped),
-                    **hl.rules(),
-                }
-                for hl in lists
-            ],
-            # Everything that may differ between an interrupted-and-resumed run and a clean one.
-            "run": {
-                "engine": engine.name,
-                "shards_resumed": len(shards) - len(pending),
-                "elapsed_seconds": round(time.monotonic() - started, 3),
-                "safeset_version": __version__,
-            },
-        }
-    )
-    write_report(out)
+            engine.run(pending, scanner.scan_shard, store)
+        summary = scan_dir.write_reports(
+            {
+                "shards": len(shards),
+                "lists": [
+                    {
+                        "name": hl.name,
+                        "entries": hl.counts(),
+                        "skipped": dict(hl.skipped),
+                        **hl.rules(),
+                    }
+                    for hl in lists
+                ],
+                # What may differ between an interrupted-and-resumed run and a clean one.
+                "run": {
+                    "engine": engine.name,
+                    "shards_resumed": len(shards) - len(pending),
+                    "elapsed_seconds": round(time.monotonic() - started, 3),
+                    "safeset_version": __version__,
+                },
+            }
+        )
+        write_report(out)
     if summary["samples"] == 0:
         # An empty shard list or shards that held nothing: never reported as a clean scan.
         raise SafesetError(

@@ -6,6 +6,7 @@ Layout of DIR:
   manifest.csv      flagged samples only; rebuilt from results/, never appended to
   manifest.csv-metadata.json  its column types (CSV on the Web): all text but distance
   summary.json      counts, rebuilt from results/
+  .safeset-lock     held (flock) by the scan writing DIR; records its pid (safeset.lock)
 
 Results are the source of truth: a killed scan leaves only whole shard files behind, so the
 rerun skips them and the manifest and summary come out identical.
@@ -27,6 +28,7 @@ import pyarrow.parquet as pq
 
 from safeset.atomic import is_leftover, write_atomic
 from safeset.errors import SafesetError
+from safeset.lock import LOCK_NAME
 from safeset.manifest_schema import manifest_metadata
 from safeset.policy import EXPLICIT_MINOR_REASON, FLAGGED
 from safeset.provenance.rules import SYNTHETIC_ABUSE_WARNING, SYNTHETIC_EXPLICIT_MINOR_REASON
@@ -143,6 +145,8 @@ class ScanDir:
         an empty results/ and a half-written job.json under a temporary name."""
         for entry in self.path.iterdir():
             if entry == self.results and entry.is_dir() and not any(entry.iterdir()):
+                continue
+            if entry.name == LOCK_NAME:  # the lock this very scan holds
                 continue
             if entry.is_file() and is_leftover(entry):
                 continue

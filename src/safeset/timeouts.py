@@ -27,9 +27,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+# The watchdog wakes at least this often (seconds), whatever the limits ask.
+MAX_WAIT = 3600.0
 
-class SampleTimeout(Exception):
-    pass
+
+class SampleTimeout(BaseException):
+    """A sample ran out of time. Not an ``Exception``: decoders' and plugins' broad ``except
+    Exception`` handlers must not turn it into "corrupt data" (a progressive JPEG with 20,000
+    scans is slow, not broken)."""
 
 
 @dataclass
@@ -98,7 +103,9 @@ class _Watchdog:
                                 ctypes.c_ulong(ident), ctypes.py_object(SampleTimeout)
                             )
                 pending = [lim.deadline for lim in self._limits.values() if not lim.fired]
-                self._lock.wait(timeout=max(0.0, min(pending) - now) if pending else None)
+                # Capped: a wait beyond threading.TIMEOUT_MAX would kill this thread.
+                wait = min(max(0.0, min(pending) - now), MAX_WAIT) if pending else None
+                self._lock.wait(timeout=wait)
 
 
 _watchdog = _Watchdog()

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from safeset.atomic import atomic_file
 from safeset.errors import SafesetError
+from safeset.text import printable
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class CleanCounts:
     files: int = 0
     # Of left_out: samples to be kept (review, with --keep-review) that cannot be read at all.
     unreadable: int = 0
+    # Set when the sources went into folders of their own (they hold the same file names).
+    folders: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Decisions:
 
         ``url`` is the proof of identity for a row of a URL table, as md5 is for bytes.
         """
+        source, location = printable(source), printable(location)  # as the scan stored them
         scanned = self.recorded.get(source, {}).get(index)
         if scanned is None or scanned.location != location:
             raise SafesetError(
@@ -88,13 +93,19 @@ class Decisions:
                 )
 
     def check_all_seen(self, source: str, seen: int) -> None:
-        expected = len(self.recorded.get(source, {}))
+        expected = len(self.recorded.get(printable(source), {}))
         if seen != expected:
             raise SafesetError(
                 f"{source}: holds {seen} samples but the scan recorded {expected}: scan it again"
             )
 
 
+# Set while a clean finishes the output of an interrupted one (same job): its files may then
+# be written again. Otherwise a cleaned-output file never replaces an existing file.
+REWRITING: ContextVar[bool] = ContextVar("safeset_clean_rewriting", default=False)
+
+
 def atomic_output(path: Path) -> AbstractContextManager[BinaryIO]:
-    """A cleaned-output file: written atomically, never over an existing file."""
-    return atomic_file(path, overwrite=False)
+    """A cleaned-output file: written atomically, never over an existing file (except one
+    an interrupted run of the same clean left, see ``REWRITING``)."""
+    return atomic_file(path, overwrite=REWRITING.get())

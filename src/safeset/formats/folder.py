@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from safeset import limits
 from safeset.errors import SafesetError
 from safeset.formats.base import IMAGE_EXTENSIONS, Format, Shard, Source, Target, extension
 from safeset.formats.clean import Decisions, atomic_output
@@ -115,8 +116,11 @@ def contained_reader(root: Path, rel: str) -> Callable[[], bytes]:
         real = Path(os.path.realpath(path))
         if not real.is_relative_to(os.path.realpath(root)):
             raise OSError(f"symbolic link leads outside the dataset folder: {rel}")
-        if not stat.S_ISREG(real.stat().st_mode):
+        info = real.stat()
+        if not stat.S_ISREG(info.st_mode):
             raise OSError(f"not a regular file: {path.name}")
+        # A sparse file can declare terabytes it does not store: checked before reading.
+        limits.check_file_size(rel, info.st_size)
         return real.read_bytes()
 
     return load

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,12 @@ from safeset.formats.base import Format, Shard, Source, Target
 from safeset.formats.clean import Decisions, atomic_output
 from safeset.formats.table_images import hf_image_columns, holds_images, row_samples
 from safeset.sample import Sample
+
+# Rows decoded at a time when reading a row group, and the read-ahead of its column chunks.
+STREAM_ROWS = 64
+READ_BUFFER = 1 << 20
+# A cleaned file's row groups hold at most about this much (smaller ones are copied whole).
+WRITE_ROW_GROUP_BYTES = 64 * 1024 * 1024
 
 IMAGE_COLUMNS = ("jpg", "jpeg", "png", "webp", "image", "img", "image_bytes", "bytes")
 CAPTION_COLUMNS = ("caption", "text", "txt")
@@ -62,6 +69,12 @@ def image_columns(schema: pa.Schema) -> Columns | None:
         if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
             return _columns(names, name, struct=False)
         if pa.types.is_struct(typ) and typ.get_field_index("bytes") >= 0:
+            inner = typ.field(typ.get_field_index("bytes")).type
+            if not (pa.types.is_binary(inner) or pa.types.is_large_binary(inner)):
+                raise SafesetError(
+                    f"image column {name!r} is a struct whose 'bytes' field holds {inner}, not "
+                    "binary: write the image bytes as binary (Hugging Face Image() does)"
+                )
             return _columns(names, name, struct=True)
     return None
 
@@ -105,49 +118,60 @@ class ParquetShard(Shard):
     # The dataset's folder: where path-only Hugging Face Image cells are read from.
     root: str = ""
 
-    def load_table(self, *, all_columns: bool = False) -> pa.Table:
-        """This row group's table (only the columns scanning needs unless ``all_columns``)."""
+    def iter_tables(self, *, all_columns: bool = False) -> Iterator[pa.Table]:
+        """This row group in slices of ``STREAM_ROWS`` rows (only the columns scanning needs
+        unless ``all_columns``): a row group of hundreds of megabytes is never whole in memory.
+        UnreadablePart where the file or the rest of the row group cannot be decoded."""
         if self.broken:
             raise UnreadablePart(self.broken)
         try:
-            pf = pq.ParquetFile(self.path)
+            # Page by page: pyarrow's default (pre_buffer) reads each column chunk whole first.
+            pf = pq.ParquetFile(self.path, buffer_size=READ_BUFFER, pre_buffer=False)
             columns = None
             if not all_columns:
                 cols = find_columns(Path(self.path), pf.schema_arrow)
                 wanted = [c for c in (cols.image, cols.key, cols.caption, cols.url) if c]
                 wanted += [name for name, _ in cols.extra]
                 columns = list(dict.fromkeys(wanted))
-            return pf.read_row_group(self.row_group, columns=columns)
+            batches = pf.iter_batches(
+                batch_size=STREAM_ROWS, row_groups=[self.row_group], columns=columns
+            )
+            for batch in batches:
+                yield pa.Table.from_batches([batch])
         except (OSError, pa.ArrowException) as exc:
             raise UnreadablePart(f"corrupt Parquet row group {self.row_group}: {exc}") from None
 
     def read(self) -> Iterator[Sample]:
+        offset = 0
         try:
-            table = self.load_table()
+            for table in self.iter_tables():
+                yield from self.samples(table, offset)
+                offset += table.num_rows
         except UnreadablePart as exc:
-            yield self.error_sample(str(exc))
-            return
-        yield from self.samples(table)
+            yield self.error_sample(str(exc), offset)
 
-    def error_sample(self, reason: str) -> Sample:
-        """One row standing for a part that could not be read, so it is never silently lost."""
+    def error_sample(self, reason: str, offset: int = 0) -> Sample:
+        """One row standing for a part that could not be read (a whole file, a row group, or
+        the rest of one from ``offset``), so it is never silently lost."""
         where = "whole file" if self.broken else f"row group {self.row_group}"
+        if offset:
+            where += f" from row {self.first_row + offset}"
         return Sample(
             key=f"{Path(self.path).name}#{where}",
             source=self.path,
             location=where,
-            index=self.first_row,
+            index=self.first_row + offset,
             load=_constant(b""),
             error=reason,
         )
 
-    def samples(self, table: pa.Table) -> Iterator[Sample]:
-        """The samples of this row group, from a table holding (at least) its known columns."""
-        # The file's own schema: a row group's table may have lost the HF metadata.
-        cols = find_columns(Path(self.path), pq.read_schema(self.path))
+    def samples(self, table: pa.Table, offset: int = 0) -> Iterator[Sample]:
+        """The samples of a slice of this row group starting ``offset`` rows into it, from a
+        table holding (at least) its known columns."""
+        cols = file_columns(self.path)
         yield from row_samples(
             self.path,
-            self.first_row,
+            self.first_row + offset,
             table,
             (cols.image, cols.struct),
             cols.extra,
@@ -156,6 +180,13 @@ class ParquetShard(Shard):
             cols.url,
             Path(self.root or Path(self.path).parent),
         )
+
+
+@lru_cache(maxsize=256)
+def file_columns(path: str) -> Columns:
+    """A file's columns, from its own schema (a slice's table may have lost the HF metadata);
+    read once per file, not once per slice."""
+    return find_columns(Path(path), pq.read_schema(path))
 
 
 def _constant(blob: bytes):
@@ -232,6 +263,14 @@ def read_schema(path: Path) -> pa.Schema | None:
         return None  # unreadable: ParquetSource turns it into an error row
 
 
+def _holds_image_bytes(path: Path) -> bool:
+    schema = read_schema(path)
+    try:
+        return schema is None or image_columns(schema) is not None
+    except SafesetError as exc:
+        raise SafesetError(f"{path}: {exc}") from None
+
+
 class ParquetFormat(Format):
     """Parquet files with image bytes; Parquet without them is a URL table (see urls)."""
 
@@ -242,7 +281,7 @@ class ParquetFormat(Format):
         files = parquet_files(target)
         if files is None:
             return None
-        with_bytes = [(s := read_schema(f)) is None or image_columns(s) is not None for f in files]
+        with_bytes = [_holds_image_bytes(f) for f in files]
         if all(with_bytes):
             return ParquetSource(files, folder=target.folder)
         if any(with_bytes):
@@ -263,21 +302,30 @@ def clean_parquet(path: Path, shards: list[ParquetShard], decisions: Decisions, 
     seen = 0
     with atomic_output(dest) as f, pq.ParquetWriter(f, pq.ParquetFile(path).schema_arrow) as w:
         for shard in shards:
+            # Kept rows are written a row group at a time, a large one split at
+            # WRITE_ROW_GROUP_BYTES: memory stays bounded and ordinary files keep their layout.
+            kept: list[pa.Table] = []
+            offset = 0
             try:
-                table = shard.load_table(all_columns=True)
+                for table in shard.iter_tables(all_columns=True):
+                    mask = []
+                    for sample in shard.samples(table, offset):
+                        seen += 1
+                        scanned = decisions.kept(str(path), sample.index, sample.location)
+                        if scanned is not None:
+                            verify_row(sample, scanned, path, decisions)
+                        mask.append(scanned is not None)
+                    offset += table.num_rows
+                    if any(mask):
+                        kept.append(table.filter(pa.array(mask, type=pa.bool_())))
+                    if sum(t.nbytes for t in kept) >= WRITE_ROW_GROUP_BYTES:
+                        w.write_table(pa.concat_tables(kept))
+                        kept = []
             except UnreadablePart as exc:
                 seen += 1
-                _refuse_if_kept(shard, decisions, shard.error_sample(str(exc)))
-                continue
-            mask = []
-            for sample in shard.samples(table):
-                seen += 1
-                scanned = decisions.kept(str(path), sample.index, sample.location)
-                if scanned is not None:
-                    verify_row(sample, scanned, path, decisions)
-                mask.append(scanned is not None)
-            if any(mask):
-                w.write_table(table.filter(pa.array(mask, type=pa.bool_())))
+                _refuse_if_kept(shard, decisions, shard.error_sample(str(exc), offset))
+            if kept:
+                w.write_table(pa.concat_tables(kept))
     decisions.counts.files += 1
     decisions.check_all_seen(str(path), seen)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safeset import limits
 from safeset.formats.base import IMAGE_EXTENSIONS, Format, Shard, Source, Target, extension
 from safeset.formats.clean import Decisions, atomic_output
 from safeset.sample import Part, Sample
@@ -49,6 +50,8 @@ class MemberGroup:
     members: list[tarfile.TarInfo] = field(default_factory=list)
     data: list[bytes | None] = field(default_factory=list)
     problem: str | None = None
+    # A member over the size bound was not read: the sample can be neither judged nor copied.
+    too_large: bool = False
 
 
 def iter_groups(path: Path) -> Iterator[MemberGroup]:
@@ -65,7 +68,12 @@ def iter_groups(path: Path) -> Iterator[MemberGroup]:
                         yield group
                     group = MemberGroup(key)
                 data = None
-                if member.isfile():
+                if member.isfile() and member.size > limits.MAX_FILE_BYTES:
+                    # Declared, not stored, maybe: a sparse or compressed member is read only
+                    # if it fits (tarfile skips it without holding it).
+                    group.problem = group.problem or _too_large(member)
+                    group.too_large = True
+                elif member.isfile():
                     f = tf.extractfile(member)
                     data = f.read() if f else b""
                 else:
@@ -81,6 +89,14 @@ def iter_groups(path: Path) -> Iterator[MemberGroup]:
         # The sample being read when the archive broke is incomplete: the error row stands for
         # it (and whatever followed), never a partial copy of it.
         yield MemberGroup(key="", problem=f"corrupt or truncated tar: {exc}")
+
+
+def _too_large(member: tarfile.TarInfo) -> str:
+    try:
+        limits.check_file_size(f"tar member {member.name!r}", member.size)
+    except limits.TooLarge as exc:
+        return str(exc)
+    return ""
 
 
 def _trailing_garbage(tf: tarfile.TarFile) -> str | None:
@@ -221,6 +237,9 @@ def clean_tar(path: Path, decisions: Decisions, dest: Path) -> None:
             seen += 1
             scanned = decisions.kept(str(path), sample.index, sample.location)
             if scanned is None:
+                continue
+            if group.too_large:
+                decisions.cannot_copy()  # never read, so never judged: not copied
                 continue
             files = [(sample.location, sample.load())] + [(p.name, p.load()) for p in sample.parts]
             decisions.verify(scanned, str(path), files)

@@ -28,9 +28,10 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
+from safeset import limits
 from safeset.errors import SafesetError
 from safeset.signals.content import Signal
-from safeset.signals.image import open_image
+from safeset.signals.image import UnreadableImage, open_image
 from safeset.signals.screen_deps import require
 
 if TYPE_CHECKING:
@@ -171,6 +172,15 @@ def letterbox(image: Image.Image, size: int) -> tuple[np.ndarray, int, int]:
     pixels = np.asarray(rgb)
     height, width = pixels.shape[:2]
     side = max(width, height)
+    if side * side * 3 > limits.MAX_LETTERBOX_BYTES:
+        # A very long or wide image (65000x1) would make a square of gigabytes: resize the
+        # content first, then pad. Same geometry; only the edge pixels' interpolation differs.
+        inner = (max(1, round(width * size / side)), max(1, round(height * size / side)))
+        content = cv2.resize(pixels, inner, interpolation=cv2.INTER_AREA)
+        resized = cv2.copyMakeBorder(
+            content, 0, size - inner[1], 0, size - inner[0], cv2.BORDER_CONSTANT, value=(0, 0, 0)
+        )
+        return resized, width, height
     square = cv2.copyMakeBorder(
         pixels, 0, side - height, 0, side - width, cv2.BORDER_CONSTANT, value=(0, 0, 0)
     )
@@ -337,12 +347,33 @@ class ExplicitSignal(Signal):
             return
         if self._detector is None:
             self._detector = ExplicitDetector()
-        found = self._detector.detect([open_image(r.image.data) for r in decoded])
+        images, screened = [], []
+        for record in decoded:
+            try:
+                images.append(bounded_image(record.image.data))
+                screened.append(record)
+            except UnreadableImage as exc:  # hashed, but too large to screen: review
+                record.row["error"] = record.row["error"] or str(exc)
+        decoded = screened
+        found = self._detector.detect(images)
         for record, result in zip(decoded, found, strict=True):
             record.row["explicit_score"] = result.explicit_score
             record.row["explicit_classes"] = [
                 {"label": k, "score": v} for k, v in sorted(result.class_scores.items())
             ]
+
+
+def bounded_image(data: bytes) -> Image.Image:
+    """The image opened for a classifier, its full decode within the decoded-size bound: a
+    JPEG over it is draft-decoded near the model's input size, anything else refused."""
+    image = open_image(data)
+    if limits.decoded_bytes(image.mode, *image.size) > limits.MAX_DECODED_BYTES:
+        draft_for_detection(image)
+        try:
+            limits.check_decoded_size(image.mode, image.size)
+        except limits.TooLargeImage as exc:
+            raise UnreadableImage(str(exc)) from None
+    return image
 
 
 def check_screen_models() -> None:

@@ -26,8 +26,7 @@ import pyarrow as pa
 from PIL import Image
 
 from safeset.signals.content import Signal
-from safeset.signals.explicit import make_session
-from safeset.signals.image import open_image
+from safeset.signals.explicit import bounded_image, make_session
 from safeset.signals.screen_deps import require
 
 if TYPE_CHECKING:
@@ -178,6 +177,6 @@ class FacesSignal(Signal):
                 self._estimator = FaceAgeEstimator()
             record.row["faces"] = [
                 {"x": x, "y": y, "w": w, "h": h, "age": f.age, "score": f.score}
-                for f in self._estimator.faces(open_image(record.image.data))
+                for f in self._estimator.faces(bounded_image(record.image.data))
                 for x, y, w, h in [f.box]
             ]

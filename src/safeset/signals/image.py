@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from safeset.limits import TooLargeImage, check_decoded_size
 from safeset.signals.pdq_fast import decode_luma_for_pdq
 from safeset.signals.pdq_reference import PDQResult
 
@@ -76,6 +77,7 @@ class ImageView:
 
 
 def _loaded(img: Image.Image) -> Image.Image:
+    check_decoded_size(img.mode, img.size)
     img.load()
     return img
 
@@ -85,6 +87,8 @@ def _decoding(decode):
         return decode()
     except UnreadableImage:
         raise
+    except TooLargeImage as exc:
+        raise UnreadableImage(str(exc)) from None
     except MemoryError:
         raise UnreadableImage("image too large to decode in memory") from None
     except Exception as exc:  # decoders raise many types on truncated or corrupt data

@@ -36,6 +36,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
+from safeset.limits import check_decoded_size
 from safeset.signals.pdq_reference import PDQResult
 
 #: Side of the luminance buffer PDQ hashes.
@@ -60,6 +61,8 @@ DRAFT_TARGET = 192
 #: listed hash on the full decode (`pdq_from_image(..., full_decode=True)`) before dismissing
 #: it; away from lists (almost every image) the fast hash stands on its own.
 RECHECK_MARGIN = 8
+#: Pixels converted to luminance at a time (a stripe of rows): bounds the float temporaries.
+STRIPE_PIXELS = 1 << 20
 #: ITU-R BT.601 luma weights, as in the PDQ reference (and JPEG's Y channel).
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -340,13 +343,23 @@ def luma_from_image(img: Image.Image) -> np.ndarray:
     Pillow's own RGB conversion, so alpha is dropped and high-bit-depth values are clipped
     exactly as `np.asarray(img.convert("RGB"))` would see them; the result is float32.
     """
+    check_decoded_size(img.mode, img.size)  # after any draft: what will really be decoded
     if img.mode == "L":
         return np.asarray(img)
     if img.mode == "La":  # premultiplied alpha: Pillow converts it to nothing but "LA"
         img = img.convert("LA")
-    rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
+    img.load()
+    # Stripe by stripe, so that only the decoded image and its luminance are ever whole: the
+    # same per-pixel arithmetic as converting it all at once, without a float copy of it.
+    width, height = img.size
+    luma = np.empty((height, width), dtype=np.float32)
+    rows = max(1, STRIPE_PIXELS // max(1, width))
     r, g, b = LUMA_WEIGHTS
-    return rgb[:, :, 0] * r + rgb[:, :, 1] * g + rgb[:, :, 2] * b
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        rgb = np.asarray(img.crop((0, top, width, bottom)).convert("RGB"), dtype=np.float32)
+        luma[top:bottom] = rgb[:, :, 0] * r + rgb[:, :, 1] * g + rgb[:, :, 2] * b
+    return luma
 
 
 def decode_luma_for_pdq(img: Image.Image, target: int = DRAFT_TARGET) -> np.ndarray:
