@@ -203,6 +203,11 @@ def test_format_contract(
     kept = [s for s in _stored(source) if s[0] not in removed]
     cleaned = clean_dir / source.name if source.is_file() else clean_dir
     assert _stored(cleaned) == kept
+    # Written files get the permissions any new file gets here (not a temporary file's 0600).
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {p.stat().st_mode & 0o777 for d in (clean_dir, scan_dir) for p in d.rglob("*.*")}
+    assert modes == {0o666 & ~umask}
     # Invariants 1 and 5: no removed sample's bytes, no decoy entry, in any output file.
     flagged = [r.data for r in examples.records if r.hidden]
     probes = [d[len(d) // 2 : len(d) // 2 + 64] for d in flagged]

@@ -20,8 +20,22 @@ TMP_PREFIX = ".safeset-"
 TMP_SUFFIX = ".tmp"
 
 
+def _umask() -> int:
+    # Read once, at import (os.umask can only be read by setting it): before any thread runs.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# What a file created with open() would get; mkstemp's own 0600 is for secrets, which a
+# caller asks for with ``mode=0o600`` (saved lists).
+DEFAULT_MODE = 0o666 & ~_umask()
+
+
 @contextmanager
-def atomic_file(path: Path, *, overwrite: bool = True) -> Iterator[BinaryIO]:
+def atomic_file(
+    path: Path, *, overwrite: bool = True, mode: int = DEFAULT_MODE
+) -> Iterator[BinaryIO]:
     if not overwrite and path.exists():
         raise SafesetError(f"refusing to overwrite {path}")
     tmp: Path | None = None
@@ -31,6 +45,7 @@ def atomic_file(path: Path, *, overwrite: bool = True) -> Iterator[BinaryIO]:
         # name of another file being written, a dataset's own file among them.
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX, suffix=TMP_SUFFIX)
         tmp = Path(name)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()

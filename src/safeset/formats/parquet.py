@@ -53,34 +53,22 @@ def image_columns(schema: pa.Schema) -> Columns | None:
     named = [
         names[c]
         for c in IMAGE_COLUMNS
-        if c in names and holds_images(schema.field(names[c]).type) is not None
+        if c in names and holds_images(schema.field(names[c]).type, names[c]) is not None
     ]
     found = declared or named
-    if found:
-        first, *more = found
-        extra = tuple((n, bool(holds_images(schema.field(n).type)[1])) for n in more)
-        struct = bool(holds_images(schema.field(first).type)[1])
-        return _columns(names, first, struct=struct, extra=extra)
-    for candidate in IMAGE_COLUMNS:
-        name = names.get(candidate)
-        if name is None:
-            continue
-        typ = schema.field(name).type
-        if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
-            return _columns(names, name, struct=False)
-        if pa.types.is_struct(typ) and typ.get_field_index("bytes") >= 0:
-            inner = typ.field(typ.get_field_index("bytes")).type
-            if not (pa.types.is_binary(inner) or pa.types.is_large_binary(inner)):
-                raise SafesetError(
-                    f"image column {name!r} is a struct whose 'bytes' field holds {inner}, not "
-                    "binary: write the image bytes as binary (Hugging Face Image() does)"
-                )
-            return _columns(names, name, struct=True)
-    return None
+    if not found:
+        return None
+    first, *more = found
+    extra = tuple((n, bool(holds_images(schema.field(n).type, n)[1])) for n in more)
+    struct = bool(holds_images(schema.field(first).type, first)[1])
+    return _columns(names, first, struct=struct, extra=extra)
 
 
 def find_columns(path: Path, schema: pa.Schema) -> Columns:
-    columns = image_columns(schema)
+    try:
+        columns = image_columns(schema)
+    except SafesetError as exc:
+        raise SafesetError(f"{path}: {exc}") from None
     if columns is not None:
         return columns
     raise SafesetError(

@@ -24,6 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from safeset.errors import SafesetError
 from safeset.sample import Part, Sample
 
 HF_METADATA_KEY = b"huggingface"
@@ -44,11 +45,20 @@ def hf_features(schema: pa.Schema) -> dict[str, Any]:
     return features if isinstance(features, dict) else {}
 
 
-def holds_images(typ: pa.DataType) -> tuple[bool, bool] | None:
-    """(True, is_struct) if a column of this type can hold image bytes, else None."""
+def holds_images(typ: pa.DataType, name: str) -> tuple[bool, bool] | None:
+    """(True, is_struct) if a column of this type can hold image bytes, else None.
+
+    A ``{bytes, path}`` struct whose ``bytes`` are not binary (a string, say) cannot hold an
+    image's bytes faithfully: SafesetError, one line, before any work."""
     if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
         return True, False
     if pa.types.is_struct(typ) and typ.get_field_index("bytes") >= 0:
+        inner = typ.field(typ.get_field_index("bytes")).type
+        if not (pa.types.is_binary(inner) or pa.types.is_large_binary(inner)):
+            raise SafesetError(
+                f"image column {name!r} is a struct whose 'bytes' field holds {inner}, not "
+                "binary: write the image bytes as binary (Hugging Face Image() does)"
+            )
         return True, True
     return None
 
@@ -61,7 +71,9 @@ def hf_image_columns(schema: pa.Schema) -> list[str]:
         if isinstance(feature, dict) and feature.get("_type") == "Image"
     }
     return [
-        n for n in schema.names if n in declared and holds_images(schema.field(n).type) is not None
+        n
+        for n in schema.names
+        if n in declared and holds_images(schema.field(n).type, n) is not None
     ]
 
 
