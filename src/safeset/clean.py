@@ -12,7 +12,7 @@ from safeset.atomic import TMP_PREFIX, TMP_SUFFIX, is_leftover
 from safeset.errors import SafesetError
 from safeset.formats import Source
 from safeset.formats.clean import REWRITING, CleanCounts, Decisions, Scanned
-from safeset.layout import output_folders
+from safeset.output_folders import output_folders
 from safeset.policy import Action
 from safeset.progress import track
 from safeset.scan import refuse_inside_sources

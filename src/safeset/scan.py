@@ -11,10 +11,10 @@ from safeset import __version__, lock
 from safeset.engines import Engine, LocalEngine
 from safeset.errors import SafesetError, check_seconds
 from safeset.formats import Source
-from safeset.layout import refuse_clashing_names
 from safeset.lists import HashList
 from safeset.lists.config import check_cancels
 from safeset.matching.matcher import Matcher
+from safeset.output_folders import refuse_clashing_names
 from safeset.pipeline import Scanner, ScanOptions
 from safeset.progress import track
 from safeset.report import write_report

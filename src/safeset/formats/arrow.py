@@ -26,8 +26,7 @@ import pyarrow as pa
 from safeset.atomic import atomic_file
 from safeset.errors import SafesetError
 from safeset.formats.base import Format, Shard, Source, Target
-from safeset.formats.clean import Decisions, atomic_output
-from safeset.formats.img2dataset import output_path
+from safeset.formats.clean import Decisions, atomic_output, output_path
 from safeset.formats.parquet import find_columns, verify_row
 from safeset.formats.table_images import row_samples
 from safeset.sample import Sample

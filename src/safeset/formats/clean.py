@@ -4,6 +4,7 @@ that it is the sample that was scanned."""
 from __future__ import annotations
 
 import hashlib
+import os
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -109,3 +110,16 @@ def atomic_output(path: Path) -> AbstractContextManager[BinaryIO]:
     """A cleaned-output file: written atomically, never over an existing file (except one
     an interrupted run of the same clean left, see ``REWRITING``)."""
     return atomic_file(path, overwrite=REWRITING.get())
+
+
+def output_path(path: Path, folder: Path | None, out: Path) -> Path:
+    """Where a dataset file's cleaned copy goes: at its place under the folder named as
+    SOURCE (split folders keep their splits, and same-named shards of two splits never
+    collide), else under its own name."""
+    if folder is not None:
+        # As written, links not followed: a hub snapshot's files link into its blobs/.
+        try:
+            return out / Path(os.path.abspath(path)).relative_to(os.path.abspath(folder))
+        except ValueError:
+            pass
+    return out / path.name

@@ -16,7 +16,6 @@ failed_to_resize, status_dict, times). A cleaned shard gets both again:
 from __future__ import annotations
 
 import json
-import os
 import tarfile
 from collections import Counter
 from pathlib import Path
@@ -34,19 +33,6 @@ STATUS_COUNTERS = {
     "failed_to_download": "failed_to_download",
     "failed_to_resize": "failed_to_resize",
 }
-
-
-def output_path(path: Path, folder: Path | None, out: Path) -> Path:
-    """Where a dataset file's cleaned copy goes: at its place under the folder named as
-    SOURCE (split folders keep their splits, and same-named shards of two splits never
-    collide), else under its own name."""
-    if folder is not None:
-        # As written, links not followed: a hub snapshot's files link into its blobs/.
-        try:
-            return out / Path(os.path.abspath(path)).relative_to(os.path.abspath(folder))
-        except ValueError:
-            pass
-    return out / path.name
 
 
 def stats_file(shard: Path) -> Path:

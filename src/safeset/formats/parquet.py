@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from safeset.errors import SafesetError
 from safeset.formats.base import Format, Shard, Source, Target
-from safeset.formats.clean import Decisions, atomic_output
+from safeset.formats.clean import Decisions, atomic_output, output_path
 from safeset.formats.table_images import hf_image_columns, holds_images, row_samples
 from safeset.sample import Sample
 
@@ -225,7 +225,7 @@ class ParquetSource(Source):
         """Each file again with its schema (and metadata), the rows left out removed, at its
         place in the folder (split folders keep their splits); img2dataset's ``_stats.json``
         beside each file made to agree with it (formats.img2dataset)."""
-        from safeset.formats.img2dataset import clean_parquet_stats, output_path
+        from safeset.formats.img2dataset import clean_parquet_stats
 
         for path in self.files:
             dest = output_path(path, self.folder, out)

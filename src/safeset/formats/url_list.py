@@ -17,8 +17,7 @@ from typing import Any
 from safeset.errors import SafesetError
 from safeset.fetch import Fetched, FetchOptions, fetch, map_ordered
 from safeset.formats.base import Format, Shard, Source, SourceOptions, Target
-from safeset.formats.clean import Decisions, atomic_output
-from safeset.formats.img2dataset import output_path
+from safeset.formats.clean import Decisions, atomic_output, output_path
 from safeset.formats.layout import is_url_list
 from safeset.formats.urls import row_location
 from safeset.sample import Sample

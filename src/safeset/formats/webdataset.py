@@ -19,7 +19,7 @@ from typing import Any
 
 from safeset import limits
 from safeset.formats.base import IMAGE_EXTENSIONS, Format, Shard, Source, Target, extension
-from safeset.formats.clean import Decisions, atomic_output
+from safeset.formats.clean import Decisions, atomic_output, output_path
 from safeset.sample import Part, Sample
 
 # How each tar suffix is compressed, as tarfile names it ("" for none).
@@ -199,7 +199,7 @@ class TarSource(Source):
         is ever extracted, so a hostile member name cannot reach the file system. Each shard
         keeps its place in the folder (split folders), and img2dataset's metadata Parquet and
         ``_stats.json`` beside it are written again to match (formats.img2dataset)."""
-        from safeset.formats.img2dataset import clean_tar_sidecars, output_path
+        from safeset.formats.img2dataset import clean_tar_sidecars
 
         for path in self.files:
             dest = output_path(path, self.folder, out)

@@ -8,18 +8,22 @@ from pathlib import Path
 
 from safeset.errors import SafesetError
 from safeset.formats import Source
+from safeset.formats.clean import output_path
 from safeset.formats.folder import FolderSource, sidecars
 
 
 def output_names(source: Source) -> list[str]:
-    """The file names (relative paths) a source's clean writes, where the format tells."""
+    """The relative paths a source's clean writes, where the format tells: a folder's files
+    at their place, dataset files at their place under the folder given as SOURCE (split
+    folders keep their splits), else under their own names (see ``output_path``)."""
     if isinstance(source, FolderSource):
         root = source.root
         return list(source.files) + sorted(
             {side for rel in source.files for side in sidecars(rel) if (root / side).is_file()}
         )
     files = getattr(source, "files", None) or []
-    return [Path(f).name for f in files if isinstance(f, Path)]
+    folder = getattr(source, "folder", None)
+    return [output_path(f, folder, Path()).as_posix() for f in files if isinstance(f, Path)]
 
 
 def refuse_clashing_names(source: Source) -> None:
@@ -30,7 +34,7 @@ def refuse_clashing_names(source: Source) -> None:
     counts = Counter(output_names(source))
     clash = next((name for name, n in counts.items() if n > 1), None)
     if clash is not None:
-        files = [str(f) for f in getattr(source, "files", []) if Path(f).name == clash]
+        files = [str(f) for f in getattr(source, "files", []) if Path(f).name == Path(clash).name]
         raise SafesetError(
             f"one SOURCE holds several files named {clash} ({', '.join(files[:3])}); a cleaned "
             "copy could hold only one: pass their folders as separate SOURCE arguments"
