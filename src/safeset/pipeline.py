@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -39,6 +39,8 @@ from safeset.signals import (
     hash_type,
 )
 from safeset.signals.image import ImageView, UnreadableImage
+from safeset.signals.recorded import recorded_values
+from safeset.signals.unpad import original_size
 from safeset.store import result_schema
 from safeset.timeouts import SampleTimeout, time_limit
 
@@ -60,6 +62,13 @@ class ScanOptions:
     signals: tuple[str | Signal, ...] = ()
     #: Hash types to compute besides the defaults and those the lists hold.
     hash_types: tuple[str, ...] = ()
+    #: PDQ of the picture inside a border or letterbox, as variant 8 (``signals.unpad``).
+    unpad: bool = True
+    #: Near-copies of remove-tier hits searched in the scanned dataset (``safeset.expansion``).
+    expand: bool = True
+    #: Metadata fields holding a hash of the original file besides img2dataset's (field ->
+    #: hash type), matched as recorded hashes (``signals.recorded``).
+    recorded_fields: Mapping[str, str] = field(default_factory=dict)
     # Operational, like --workers: not part of what makes two scans the same job.
     sample_timeout: float = 60.0
 
@@ -70,6 +79,7 @@ class ScanOptions:
     def signal_names(self) -> list[str]:
         wanted = list(SCREENING_SIGNALS) if self.policy.screen else []
         wanted += [s if isinstance(s, str) else s.name for s in self.signals]
+        wanted += ["near"] if self.expand else []
         return list(dict.fromkeys(wanted))
 
     def describe(self) -> dict[str, Any]:
@@ -83,6 +93,8 @@ class ScanOptions:
             "hash_types": sorted(self.hash_types),
             "signals": self.signal_names(),
             "policy": self.policy.describe(),
+            "unpad": self.unpad,
+            "recorded_fields": dict(sorted(self.recorded_fields.items())),
         }
 
 
@@ -139,7 +151,9 @@ class Scanner:
 
     @property
     def _compute(self) -> ComputeOptions:
-        return ComputeOptions(dihedral=self.options.dihedral, exact=self.options.exact_pdq)
+        return ComputeOptions(
+            dihedral=self.options.dihedral, exact=self.options.exact_pdq, unpad=self.options.unpad
+        )
 
     def _match(self, records: list[Record]) -> None:
         margins = (
@@ -149,7 +163,7 @@ class Scanner:
         if near:
             # A fast value can sit a few bits from the reference one; where that could turn a
             # near miss into a match, hash again the reference way before dismissing it.
-            exact = ComputeOptions(dihedral=self.options.dihedral, exact=True)
+            exact = replace(self._compute, exact=True)
             again = sorted(near)
             for i in again:
                 records[i] = self._hashed(records[i].sample, exact)
@@ -163,17 +177,22 @@ class Scanner:
         """``hash_sample`` within the per-sample time limit; over it, an error row."""
         try:
             with time_limit(self.options.sample_timeout):
-                return hash_sample(sample, self.hash_types, compute)
+                return hash_sample(sample, self.hash_types, compute, self.options.recorded_fields)
         except SampleTimeout:
             sample.error = f"timed out after {self.options.sample_timeout:g}s"
-            return hash_sample(sample, self.hash_types, compute)
+            return hash_sample(sample, self.hash_types, compute, self.options.recorded_fields)
 
 
 def _signal(spec: str | Signal) -> Signal:
     return spec if isinstance(spec, Signal) else content_signal(spec)()
 
 
-def hash_sample(sample: Sample, types: Sequence[type[HashType]], compute: ComputeOptions) -> Record:
+def hash_sample(
+    sample: Sample,
+    types: Sequence[type[HashType]],
+    compute: ComputeOptions,
+    recorded_fields: Mapping[str, str] | None = None,
+) -> Record:
     """A sample's record with the values of every stored file: the image and each part.
 
     Every stored file is hashed before anything else can go wrong: a known file is known
@@ -189,6 +208,10 @@ def hash_sample(sample: Sample, types: Sequence[type[HashType]], compute: Comput
         "parts": [],
     }
     record = Record(sample, row)
+    # Hashes of the original file that the metadata records are queries too (whatever the
+    # stored bytes turn out to be): matches name them "recorded:FIELD".
+    for type_name, value, file in recorded_values(sample.meta, types, recorded_fields):
+        record.signals.add(type_name, [value], file)
     try:
         data = sample.load()
         parts = [(part.name, part.load()) for part in sample.parts]
@@ -208,6 +231,7 @@ def hash_sample(sample: Sample, types: Sequence[type[HashType]], compute: Comput
         return record
     try:
         record.image = ImageView(data)
+        record.image.original_size = original_size(sample.meta)
         row.update(hasher.pixel_columns(record.image, sample.location))
     except UnreadableImage as exc:
         record.image = None

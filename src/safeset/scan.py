@@ -9,6 +9,7 @@ from typing import Any
 
 from safeset.engines import Engine, LocalEngine
 from safeset.errors import SafesetError
+from safeset.expansion import expand
 from safeset.formats import Source
 from safeset.lists import HashList
 from safeset.matching.matcher import Matcher
@@ -101,8 +102,11 @@ def run_scan(
             tracker.advance(table.num_rows)
 
         engine.run(pending, scanner.scan_shard, store)
+    # Recomputed from the stored results on every run, so a resumed scan ends the same.
+    expanded = expand(scan_dir).as_dict() if options.expand else None
     return scan_dir.write_reports(
         {
+            "expansion": expanded,
             "shards": len(shards),
             "lists": [
                 {"name": hl.name, "entries": hl.counts(), "skipped": dict(hl.skipped)}

@@ -22,6 +22,7 @@ from safeset.signals.pdq_reference import (
     pdq_reference,
     pdq_reference_dihedral,
 )
+from safeset.signals.unpad import VARIANT_UNPADDED, unpadded_pdq
 
 
 class PDQ(PixelHashType):
@@ -42,7 +43,10 @@ class PDQ(PixelHashType):
         else:
             luma = image.pdq_luma()
             results = pdq_dihedral_from_luma(luma) if options.dihedral else [pdq_from_luma(luma)]
-        return [HashValue(r.hash, r.quality, n) for n, r in enumerate(results)]
+        values = [HashValue(r.hash, r.quality, n) for n, r in enumerate(results)]
+        if options.unpad and (inside := unpadded_pdq(image, exact=options.exact)) is not None:
+            values.append(HashValue(inside.hash, inside.quality, VARIANT_UNPADDED))
+        return values
 
     @classmethod
     def build_index(cls, values: np.ndarray) -> PDQIndex:

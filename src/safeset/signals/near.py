@@ -1,0 +1,100 @@
+"""Descriptors for expansion: what the end of a scan searches for near-copies of its hits.
+
+The Stanford Internet Observatory's LAION-5B audit found 27 PhotoDNA hits in one segment and 88
+more by searching the dataset around them: copies of a known image that no list knows, because
+they were cropped, captioned, framed or overlaid. ``safeset.expansion`` does that search from
+what the scan stored, so it costs one pass over the results, not a second decode. This signal
+stores, while the image is decoded anyway:
+
+- for every sample, PDQ of a few fixed regions (``CANDIDATE_BOXES``: the top and bottom 80%,
+  which drop a caption banner at either end, and the centre 80%, which drops a frame or edge
+  overlay), plus its unpadded variant where it has one (``near_regions``);
+- for each remove-tier hit only, PDQ of many regions of it (``PROBE_BOXES``: crops of 3-10%
+  at several offsets, top and bottom parts of several heights), so that a crop of the hit
+  meets a probe with the crop's own full hash, and a copy with a banner meets a probe with
+  its top or bottom region (``near_probes``). Cost is proportional to the hits.
+
+Values are packed 32 bytes each into one binary cell; hashes under PDQ's quality gate are left
+out (flat regions match too easily). ``near_of``, ``near_distance`` and ``near_raised`` are
+filled by expansion at the end of the scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from safeset.signals.content import Signal
+from safeset.signals.image import UnreadableImage
+from safeset.signals.pdq_reference import MIN_MATCH_QUALITY
+from safeset.signals.regions import FULL, Box, pdq_of_regions
+from safeset.signals.unpad import VARIANT_UNPADDED
+
+if TYPE_CHECKING:
+    from safeset.pipeline import Record
+    from safeset.policy import Policy
+
+CANDIDATE_BOXES: tuple[Box, ...] = (
+    (0.0, 0.0, 1.0, 0.8),
+    (0.0, 0.2, 1.0, 1.0),
+    (0.1, 0.1, 0.9, 0.9),
+)
+
+
+def _probe_boxes() -> tuple[Box, ...]:
+    boxes: list[Box] = [FULL]
+    for keep, offsets in ((0.95, (0.0, 0.025, 0.05)), (0.9, (0.0, 0.05, 0.1))):
+        boxes += [(x, y, x + keep, y + keep) for y in offsets for x in offsets]
+    boxes += [(0.03, 0.03, 0.97, 0.97), (0.07, 0.07, 0.93, 0.93)]
+    for f in (0.8, 0.84, 0.88, 0.92, 0.96):
+        boxes += [(0.0, 0.0, 1.0, f), (0.0, 1.0 - f, 1.0, 1.0)]
+    # A copy's central region against the hit's: frames and edge overlays.
+    boxes += [(0.1, 0.1, 0.9, 0.9), (0.08, 0.08, 0.92, 0.92), (0.12, 0.12, 0.88, 0.88)]
+    return tuple(boxes)
+
+
+PROBE_BOXES = _probe_boxes()
+
+
+class NearSignal(Signal):
+    name = "near"
+    fields = (
+        pa.field("near_regions", pa.binary()),
+        pa.field("near_probes", pa.binary()),
+        pa.field("near_of", pa.string()),
+        pa.field("near_distance", pa.int16()),
+        pa.field("near_raised", pa.bool_()),
+    )
+
+    def compute(self, records: Sequence[Record], policy: Policy) -> None:
+        from safeset.policy import Action
+
+        hits_removed = policy.actions.get("hash_match", Action.REMOVE) == Action.REMOVE
+        for record in records:
+            row = record.row
+            row["near_regions"] = row["near_probes"] = None
+            row["near_of"], row["near_distance"], row["near_raised"] = None, None, False
+            if record.image is None:
+                continue
+            try:
+                luma = record.image.pdq_luma()
+            except UnreadableImage:  # the hash step has already recorded why
+                continue
+            unpadded = [
+                q.value.value
+                for q in record.signals.queries
+                if q.type_name == "pdq"
+                and q.value.variant == VARIANT_UNPADDED
+                and q.file == record.sample.location
+                and q.value.quality >= MIN_MATCH_QUALITY
+            ]
+            row["near_regions"] = _packed(pdq_of_regions(luma, CANDIDATE_BOXES), unpadded)
+            if hits_removed and record.matches:
+                row["near_probes"] = _packed(pdq_of_regions(luma, PROBE_BOXES), [])
+
+
+def _packed(results, extra: list[bytes]) -> bytes:
+    kept = [r.hash for r in results if r is not None and r.quality >= MIN_MATCH_QUALITY]
+    return b"".join(kept + extra)

@@ -1,0 +1,96 @@
+"""PDQ of rectangular regions of an image, from the luminance the scan has already decoded.
+
+Two signals need hashes of part of an image rather than all of it: the unpadded PDQ variant
+(the picture inside a border or letterbox, ``signals.unpad``) and the descriptors that
+expansion searches for near-copies of hits (``signals.near``). Decoding again would double a
+scan's cost, so a region is cut out of the reduced-scale luminance ``ImageView.pdq_luma``
+already holds and hashed as the stored pixels it stands for: a crop of a ``DecodedLuma`` keeps
+its scale, and its stored size is the region's size in stored pixels, so ``pdq_fast`` applies
+the full-size reference filter to it as it does to the whole image.
+
+Boxes are fractions of the stored image, ``(left, top, right, bottom)`` in 0..1: the same box
+means the same part of the picture whatever size a copy is stored at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from safeset.signals.pdq_fast import (
+    MIN_HASHABLE_DIM,
+    DecodedLuma,
+    _hashes,
+    _operators,
+    _prepare,
+    _quality,
+    _resample,
+    luma_from_image,
+)
+from safeset.signals.pdq_reference import PDQResult, pdq_reference
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom, as fractions of the sides
+FULL: Box = (0.0, 0.0, 1.0, 1.0)
+
+
+def crop_luma(luma: np.ndarray, box: Box) -> np.ndarray | None:
+    """The part of ``luma`` inside ``box``, as a luma ``pdq_fast`` hashes as the stored pixels
+    of that region; None where the region is too small to hash."""
+    array, (height, width), scale = _prepare(luma)
+    rows, cols = array.shape
+    r0, r1 = _span(box[1], box[3], rows)
+    c0, c1 = _span(box[0], box[2], cols)
+    if r1 - r0 < MIN_HASHABLE_DIM or c1 - c0 < MIN_HASHABLE_DIM:
+        return None
+    part = array[r0:r1, c0:c1]
+    if scale == 1:
+        return part
+    region = part.view(DecodedLuma)
+    # Reduced cell j of the crop holds stored pixels [(r0 + j) * scale, ...): relative to the
+    # crop's origin, the layout the band operators expect. The last cell may be partial.
+    stored_h = min(round(r1 * scale), height) - round(r0 * scale)
+    stored_w = min(round(c1 * scale), width) - round(c0 * scale)
+    region.stored_size, region.scale = (max(stored_h, 1), max(stored_w, 1)), scale
+    return region
+
+
+def _span(lo: float, hi: float, n: int) -> tuple[int, int]:
+    a = min(max(round(lo * n), 0), n)
+    b = min(max(round(hi * n), a), n)
+    return a, b
+
+
+def pdq_of_regions(luma: np.ndarray, boxes: Sequence[Box]) -> list[PDQResult | None]:
+    """PDQ of each region of ``luma`` (None where a region is too small), hashed together:
+    one batched DCT for all of them."""
+    buffers, where = [], []
+    for n, box in enumerate(boxes):
+        region = crop_luma(luma, box)
+        if region is None:
+            continue
+        array, stored, scale = _prepare(region)
+        if min(stored) < MIN_HASHABLE_DIM:
+            continue
+        buffers.append(_resample(array, *_operators(array, stored, scale)))
+        where.append(n)
+    out: list[PDQResult | None] = [None] * len(boxes)
+    if buffers:
+        for n, digest, buffer in zip(where, _hashes(np.stack(buffers)), buffers, strict=True):
+            out[n] = PDQResult(digest, _quality(buffer))
+    return out
+
+
+def pdq_of_region_exact(image, box: Box) -> PDQResult | None:
+    """Reference PDQ (full decode, Meta's code) of one region of a Pillow image."""
+    width, height = image.size
+    c0, c1 = _span(box[0], box[2], width)
+    r0, r1 = _span(box[1], box[3], height)
+    if r1 - r0 < MIN_HASHABLE_DIM or c1 - c0 < MIN_HASHABLE_DIM:
+        return None
+    return pdq_reference(image.crop((c0, r0, c1, r1)))
+
+
+def full_luma(image) -> np.ndarray:
+    """Luminance of a fully decoded Pillow image, as the reference path sees it."""
+    return luma_from_image(image)
