@@ -22,6 +22,9 @@ from safeset.sample import Sample
 
 IMAGE_COLUMNS = ("jpg", "jpeg", "png", "webp", "image", "img", "image_bytes", "bytes")
 CAPTION_COLUMNS = ("caption", "text", "txt")
+# Carried into Sample.meta where present: img2dataset's recorded hash of the original file and
+# its original size (see signals.recorded and signals.unpad).
+META_COLUMNS = ("md5", "sha1", "sha256", "sha512", "original_width", "original_height")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Columns:
     key: str | None
     caption: str | None
     url: str | None
+    meta: tuple[str, ...] = ()
 
 
 def image_columns(schema: pa.Schema) -> Columns | None:
@@ -60,7 +64,8 @@ def find_columns(path: Path, schema: pa.Schema) -> Columns:
 
 def _columns(names: dict[str, str], image: str, struct: bool) -> Columns:
     caption = next((names[c] for c in CAPTION_COLUMNS if c in names), None)
-    return Columns(image, struct, names.get("key"), caption, names.get("url"))
+    meta = tuple(names[c] for c in META_COLUMNS if c in names)
+    return Columns(image, struct, names.get("key"), caption, names.get("url"), meta)
 
 
 def open_parquet(path: Path) -> pq.ParquetFile:
@@ -93,6 +98,7 @@ class ParquetShard(Shard):
             if not all_columns:
                 cols = find_columns(Path(self.path), pf.schema_arrow)
                 wanted = [c for c in (cols.image, cols.key, cols.caption, cols.url) if c]
+                wanted += cols.meta
                 columns = list(dict.fromkeys(wanted))
             return pf.read_row_group(self.row_group, columns=columns)
         except (OSError, pa.ArrowException) as exc:
@@ -127,6 +133,7 @@ class ParquetShard(Shard):
         keys = _strings(table, cols.key)
         captions = _strings(table, cols.caption)
         urls = _strings(table, cols.url)
+        meta = {c.lower(): table.column(c).to_pylist() for c in cols.meta}
         for offset, blob in enumerate(images.to_pylist()):
             row = self.first_row + offset
             key = keys[offset] if keys and keys[offset] is not None else str(row)
@@ -138,6 +145,7 @@ class ParquetShard(Shard):
                 load=_constant(blob or b""),
                 caption=captions[offset] if captions else None,
                 url=urls[offset] if urls else None,
+                meta={name: values[offset] for name, values in meta.items()},
                 error="image is null" if blob is None else None,
             )
 
@@ -203,10 +211,14 @@ def is_parquet(path: Path) -> bool:
 
 
 def parquet_files(target: Target) -> list[Path] | None:
-    """The target's Parquet files if it is only Parquet files (or a flat folder of them)."""
-    if not target.files or target.subfolders or not all(is_parquet(f) for f in target.files):
+    """The target's Parquet files if it is only Parquet files (or a flat folder of them; in a
+    folder, the ``NNNNN_stats.json`` img2dataset writes beside each shard do not count)."""
+    files = target.files
+    if target.folder is not None:
+        files = [f for f in files if not f.name.endswith("_stats.json")]
+    if not files or target.subfolders or not all(is_parquet(f) for f in files):
         return None
-    return target.files
+    return files
 
 
 def read_schema(path: Path) -> pa.Schema | None:
