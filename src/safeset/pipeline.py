@@ -39,7 +39,7 @@ from safeset.signals import (
     hash_type,
 )
 from safeset.signals.image import ImageView, UnreadableImage
-from safeset.signals.recorded import recorded_values
+from safeset.signals.recorded import RECORDED_FIELDS, recorded_values
 from safeset.signals.unpad import original_size
 from safeset.store import result_schema
 from safeset.timeouts import SampleTimeout, time_limit
@@ -66,9 +66,16 @@ class ScanOptions:
     unpad: bool = True
     #: Near-copies of remove-tier hits searched in the scanned dataset (``safeset.expansion``).
     expand: bool = True
-    #: Metadata fields holding a hash of the original file besides img2dataset's (field ->
-    #: hash type), matched as recorded hashes (``signals.recorded``).
+    #: Hashes of the original file that a sample's metadata records, matched too
+    #: (``signals.recorded``); ``recorded_fields`` names fields besides img2dataset's
+    #: (field -> hash type).
+    recorded: bool = True
     recorded_fields: Mapping[str, str] = field(default_factory=dict)
+
+    def recorded_names(self) -> dict[str, str]:
+        """Metadata field -> hash type of every recorded hash the scan reads."""
+        return dict(RECORDED_FIELDS) | dict(self.recorded_fields) if self.recorded else {}
+
     # Operational, like --workers: not part of what makes two scans the same job.
     sample_timeout: float = 60.0
 
@@ -94,7 +101,7 @@ class ScanOptions:
             "signals": self.signal_names(),
             "policy": self.policy.describe(),
             "unpad": self.unpad,
-            "recorded_fields": dict(sorted(self.recorded_fields.items())),
+            "recorded": dict(sorted(self.recorded_names().items())),
         }
 
 
@@ -118,6 +125,7 @@ class Scanner:
         names = [*DEFAULT_HASH_TYPES, *self.options.hash_types, *matcher.type_names]
         self.hash_types: list[type[HashType]] = [hash_type(n) for n in dict.fromkeys(names)]
         self._signals = [_signal(s) for s in self._ordered_signals()]
+        self._recorded = self.options.recorded_names()
         self.schema: pa.Schema = result_schema(
             self.hash_types, [f for s in self._signals for f in s.fields]
         )
@@ -177,10 +185,10 @@ class Scanner:
         """``hash_sample`` within the per-sample time limit; over it, an error row."""
         try:
             with time_limit(self.options.sample_timeout):
-                return hash_sample(sample, self.hash_types, compute, self.options.recorded_fields)
+                return hash_sample(sample, self.hash_types, compute, self._recorded)
         except SampleTimeout:
             sample.error = f"timed out after {self.options.sample_timeout:g}s"
-            return hash_sample(sample, self.hash_types, compute, self.options.recorded_fields)
+            return hash_sample(sample, self.hash_types, compute, self._recorded)
 
 
 def _signal(spec: str | Signal) -> Signal:
@@ -191,7 +199,20 @@ def hash_sample(
     sample: Sample,
     types: Sequence[type[HashType]],
     compute: ComputeOptions,
-    recorded_fields: Mapping[str, str] | None = None,
+    recorded: Mapping[str, str] | None = None,
+) -> Record:
+    """A sample's record with the values of every stored file, then the hashes of its original
+    file that its metadata records (``recorded``: field -> hash type), as queries whose file is
+    "recorded:FIELD". They come last, so that where both match a match names the stored file;
+    whatever the stored bytes are (even none), a recorded hash is matched."""
+    record = _hash_stored(sample, types, compute)
+    for type_name, value, file in recorded_values(sample.meta, types, recorded or {}):
+        record.signals.add(type_name, [value], file)
+    return record
+
+
+def _hash_stored(
+    sample: Sample, types: Sequence[type[HashType]], compute: ComputeOptions
 ) -> Record:
     """A sample's record with the values of every stored file: the image and each part.
 
@@ -208,10 +229,6 @@ def hash_sample(
         "parts": [],
     }
     record = Record(sample, row)
-    # Hashes of the original file that the metadata records are queries too (whatever the
-    # stored bytes turn out to be): matches name them "recorded:FIELD".
-    for type_name, value, file in recorded_values(sample.meta, types, recorded_fields):
-        record.signals.add(type_name, [value], file)
     try:
         data = sample.load()
         parts = [(part.name, part.load()) for part in sample.parts]

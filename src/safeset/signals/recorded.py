@@ -39,12 +39,12 @@ def is_recorded(file: str) -> bool:
 def recorded_values(
     meta: Mapping[str, Any],
     types: Iterable[type[HashType]],
-    extra_fields: Mapping[str, str] | None = None,
+    fields: Mapping[str, str] = RECORDED_FIELDS,
 ) -> list[tuple[str, HashValue, str]]:
     """(hash type name, value, file name) for every well-formed recorded hash of a type the
-    job matches on; malformed values (hostile or truncated metadata) are ignored."""
+    job matches on, read from ``fields`` (metadata field -> hash type); malformed values
+    (hostile or truncated metadata) are ignored."""
     by_name = {t.name: t for t in types}
-    fields = dict(RECORDED_FIELDS) | dict(extra_fields or {})
     out = []
     for field, type_name in fields.items():
         value = meta.get(field)
