@@ -188,7 +188,7 @@ def expansion_cost(work: Path, samples: int, seed: int) -> None:
     dataset = write_tars(records, work / "cost", per_shard=500)
     timings: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     step: list[tuple[float, float]] = []
-    for turn in range(2):
+    for turn in range(3):
         for on in (turn % 2 == 0, turn % 2 == 1):
             scan_dir = work / f"scan-cost-{on}-{turn}"
             wall, cpu = time.perf_counter(), time.process_time()
@@ -205,7 +205,7 @@ def expansion_cost(work: Path, samples: int, seed: int) -> None:
     on_wall, on_cpu = (min(t[k] for t in timings[True]) for k in (0, 1))
     off_wall, off_cpu = (min(t[k] for t in timings[False]) for k in (0, 1))
     step_wall, step_cpu = (min(t[k] for t in step) for k in (0, 1))
-    print(f"expansion on a {samples}-sample scan with {hits} hits (best of 2, one worker):")
+    print(f"expansion on a {samples}-sample scan with {hits} hits (best of 3, one worker):")
     print(f"  scan without expansion: {off_wall:6.1f}s wall {off_cpu:6.1f}s CPU")
     print(f"  scan with expansion:    {on_wall:6.1f}s wall {on_cpu:6.1f}s CPU"
           f"  (+{on_cpu / off_cpu - 1:.1%} CPU, +{on_wall / off_wall - 1:.1%} wall)")  # fmt: skip

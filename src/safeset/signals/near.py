@@ -4,18 +4,19 @@ The Stanford Internet Observatory's LAION-5B audit found 27 PhotoDNA hits in one
 more by searching the dataset around them: copies of a known image that no list knows, because
 they were cropped, captioned, framed or overlaid. ``safeset.expansion`` does that search from
 what the scan stored, so it costs one pass over the results, not a second decode. This signal
-stores, while the image is decoded anyway:
+stores descriptors cut from the 64 x 64 buffer PDQ has just hashed (``regions.buffer_hashes``:
+each region resampled to 64 x 64 and hashed the PDQ way, a few microseconds each):
 
-- for every sample, PDQ of a few fixed regions (``CANDIDATE_BOXES``: the top and bottom 80%,
-  which drop a caption banner at either end, and the centre 80%, which drops a frame or edge
-  overlay), plus its unpadded variant where it has one (``near_regions``);
-- for each remove-tier hit only, PDQ of ~70 regions of it (``PROBE_BOXES``: crops of 3-10%
-  on a grid of offsets, top and bottom parts of several heights), so that a crop of the hit
-  meets a probe with the crop's own full hash, and a copy with a banner meets a probe with
-  its top or bottom region (``near_probes``). Cost is proportional to the hits.
+- for every sample, a few fixed regions (``CANDIDATE_BOXES``: the top and bottom 80%, which
+  drop a caption banner at either end, and the centre 80%, which drops a frame or an edge
+  overlay), in ``near_regions``; its PDQ (the full region) is already in the ``pdq`` column;
+- for each remove-tier hit only, ~70 regions of it (``PROBE_BOXES``: crops of 3-10% on a grid
+  of offsets, top and bottom parts of several heights, centres), in ``near_probes``: a crop of
+  the hit meets a probe with its own full hash, a copy with a banner meets one with its top or
+  bottom region. Cost is proportional to the hits.
 
-Values are packed 32 bytes each into one binary cell; hashes under PDQ's quality gate are left
-out (flat regions match too easily). ``near_of``, ``near_distance`` and ``near_raised`` are
+Values are packed 32 bytes each into one binary cell; samples under PDQ's quality gate store
+none (flat images match too easily). ``near_of``, ``near_distance`` and ``near_raised`` are
 filled by expansion at the end of the scan.
 """
 
@@ -29,8 +30,7 @@ import pyarrow as pa
 from safeset.signals.content import Signal
 from safeset.signals.image import UnreadableImage
 from safeset.signals.pdq_reference import MIN_MATCH_QUALITY
-from safeset.signals.regions import FULL, Box, pdq_of_regions
-from safeset.signals.unpad import VARIANT_UNPADDED
+from safeset.signals.regions import FULL, Box, buffer_hashes, pdq_buffer
 
 if TYPE_CHECKING:
     from safeset.pipeline import Record
@@ -79,25 +79,15 @@ class NearSignal(Signal):
             row = record.row
             row["near_regions"] = row["near_probes"] = None
             row["near_of"], row["near_distance"], row["near_raised"] = None, None, False
-            if record.image is None:
+            # Flat images match too easily: below PDQ's quality gate there is nothing to store.
+            if record.image is None or (row.get("pdq_quality") or 0) < MIN_MATCH_QUALITY:
                 continue
             try:
-                luma = record.image.pdq_luma()
+                buffer = pdq_buffer(record.image)
             except UnreadableImage:  # the hash step has already recorded why
                 continue
-            unpadded = [
-                q.value.value
-                for q in record.signals.queries
-                if q.type_name == "pdq"
-                and q.value.variant == VARIANT_UNPADDED
-                and q.file == record.sample.location
-                and q.value.quality >= MIN_MATCH_QUALITY
-            ]
-            row["near_regions"] = _packed(pdq_of_regions(luma, CANDIDATE_BOXES), unpadded)
+            if buffer is None:
+                continue
+            row["near_regions"] = b"".join(buffer_hashes(buffer, CANDIDATE_BOXES))
             if hits_removed and record.matches:
-                row["near_probes"] = _packed(pdq_of_regions(luma, PROBE_BOXES), [])
-
-
-def _packed(results, extra: list[bytes]) -> bytes:
-    kept = [r.hash for r in results if r is not None and r.quality >= MIN_MATCH_QUALITY]
-    return b"".join(kept + extra)
+                row["near_probes"] = b"".join(buffer_hashes(buffer, PROBE_BOXES))

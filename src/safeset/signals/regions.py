@@ -15,18 +15,22 @@ means the same part of the picture whatever size a copy is stored at.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
 from safeset.signals.pdq_fast import (
     MIN_HASHABLE_DIM,
+    PDQ_SIZE,
     DecodedLuma,
+    _dct_matrix,
     _hashes,
     _operators,
     _prepare,
     _quality,
     _resample,
     luma_from_image,
+    pdq_from_luma,
 )
 from safeset.signals.pdq_reference import PDQResult, pdq_reference
 
@@ -94,3 +98,58 @@ def pdq_of_region_exact(image, box: Box) -> PDQResult | None:
 def full_luma(image) -> np.ndarray:
     """Luminance of a fully decoded Pillow image, as the reference path sees it."""
     return luma_from_image(image)
+
+
+def pdq_keeping_buffer(image, luma: np.ndarray) -> PDQResult:
+    """``pdq_fast.pdq_from_luma``, keeping the 64 x 64 buffer it hashes on ``image`` (an
+    ``ImageView``) as ``pdq_buffer``: the near-copy descriptors are cut from it for a few
+    microseconds instead of resampling the image again."""
+    array, stored, scale = _prepare(luma)
+    if min(stored) < MIN_HASHABLE_DIM:
+        return pdq_from_luma(luma)
+    if array.shape == (PDQ_SIZE, PDQ_SIZE) and scale == 1:
+        buffer = array.astype(np.float32)
+    else:
+        buffer = _resample(array, *_operators(array, stored, scale))
+    image.pdq_buffer = buffer
+    return PDQResult(hash=_hashes(buffer[None])[0], quality=_quality(buffer))
+
+
+def pdq_buffer(image) -> np.ndarray | None:
+    """The 64 x 64 buffer PDQ hashed for ``image``: kept, else computed (dihedral or
+    reference scans hash by other paths)."""
+    buffer = getattr(image, "pdq_buffer", None)
+    if buffer is None:
+        array, stored, scale = _prepare(image.pdq_luma())
+        if min(stored) < MIN_HASHABLE_DIM:
+            return None
+        buffer = _resample(array, *_operators(array, stored, scale))
+    return buffer
+
+
+@lru_cache(maxsize=256)
+def _interpolation(lo: float, hi: float) -> np.ndarray:
+    """PDQ's 16 x 64 DCT rows applied after a linear interpolation taking buffer span
+    [lo, hi) (fractions) to 64 samples: one small matrix per side of a region."""
+    centres = (lo + (np.arange(PDQ_SIZE) + 0.5) / PDQ_SIZE * (hi - lo)) * PDQ_SIZE - 0.5
+    centres = np.clip(centres, 0, PDQ_SIZE - 1)
+    left = np.floor(centres).astype(int)
+    right = np.minimum(left + 1, PDQ_SIZE - 1)
+    frac = centres - left
+    m = np.zeros((PDQ_SIZE, PDQ_SIZE), dtype=np.float32)
+    m[np.arange(PDQ_SIZE), left] += 1 - frac
+    m[np.arange(PDQ_SIZE), right] += frac
+    return _dct_matrix() @ m
+
+
+def buffer_hashes(buffer: np.ndarray, boxes: Sequence[Box]) -> list[bytes]:
+    """PDQ-style hashes (the same DCT block, median and bit order as ``pdq_fast``) of regions
+    of a PDQ buffer, each resampled to 64 x 64 by linear interpolation (folded into the DCT).
+    A region of the 64 x 64 buffer is a blurred view of the image's region, so these are
+    descriptors to compare with each other (a hit's with a candidate's, both made this way),
+    not with a list's PDQ; the full box gives the PDQ hash itself."""
+    rows = np.stack([_interpolation(round(b[1], 6), round(b[3], 6)) for b in boxes])
+    cols = np.stack([_interpolation(round(b[0], 6), round(b[2], 6)) for b in boxes])
+    flat = np.matmul(np.matmul(rows, buffer[None]), cols.transpose(0, 2, 1)).reshape(len(boxes), -1)
+    median = np.partition(flat, 127, axis=1)[:, 127:128]
+    return [row.tobytes() for row in np.packbits(flat[:, ::-1] > median, axis=1)]

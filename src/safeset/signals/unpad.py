@@ -57,7 +57,7 @@ def content_box(
     """Where the picture lies inside its padding, as fractions of the stored image; None
     where there is no padding to undo. ``luma`` may be at reduced scale; ``stored`` and
     ``original`` are (width, height)."""
-    a = np.asarray(luma, dtype=np.float32)
+    a = np.asarray(luma)
     if a.ndim != 2 or min(a.shape) < 8:
         return None
     if original is not None:
@@ -84,7 +84,7 @@ def _pads_uniform(a: np.ndarray, box: Box) -> bool:
     # Leave out the cell at the seam: at reduced scale it mixes padding and picture.
     strips = [a[: max(r0 - 1, 0)], a[r1 + 1 :], a[:, : max(c0 - 1, 0)], a[:, c1 + 1 :]]
     strips = [s for s in strips if s.size]
-    return bool(strips) and all(np.ptp(s) <= 2 * TOLERANCE for s in strips)
+    return bool(strips) and all(float(s.max()) - float(s.min()) <= 2 * TOLERANCE for s in strips)
 
 
 def _detected_box(a: np.ndarray) -> Box | None:
@@ -101,14 +101,18 @@ def _detected_box(a: np.ndarray) -> Box | None:
 
 
 def _border_depth(a: np.ndarray, side: int) -> int:
-    """How many leading rows of ``a`` are within TOLERANCE of the first row's colour."""
-    edge = a[0]
-    colour = float(np.median(edge))
-    if np.abs(edge - colour).max() > TOLERANCE:
+    """How many leading rows of ``a`` are within TOLERANCE of the first row's colour.
+
+    Most images have no uniform edge: that costs a min and a max of one row per side, and
+    only a uniform edge leads to looking further in."""
+    low, high = float(a[0].min()), float(a[0].max())
+    if high - low > TOLERANCE:
         return 0
+    colour = (low + high) / 2
     limit = int(side * (1 - MIN_CONTENT) / 2) + 1
-    deviation = np.abs(a[:limit] - colour).max(axis=1)
-    inside = np.flatnonzero(deviation > TOLERANCE)
+    block = a[:limit]
+    outside = (block.max(axis=1) > colour + TOLERANCE) | (block.min(axis=1) < colour - TOLERANCE)
+    inside = np.flatnonzero(outside)
     depth = int(inside[0]) if inside.size else limit
     return depth if depth >= MIN_TRIM * side else 0
 
