@@ -69,14 +69,28 @@ def expand(scan_dir: ScanDir, threshold: int = DEFAULT_THRESHOLD) -> ExpansionCo
     counts.hits, counts.probes = len(hits), len(owners)
     index = PDQIndex.build(probes) if len(owners) else None
     for shard in shards:
-        table = pq.read_table(scan_dir.shard_file(shard))
+        path = scan_dir.shard_file(shard)
+        table = pq.read_table(path, columns=_COLUMNS)
         near = _near_rows(table, index, owners, hits, shard, threshold) if index else {}
-        updated = _apply(table, near)
         counts.near += len(near)
-        if updated is not None:
-            scan_dir.write_shard(shard, updated)
+        if _apply(table, near) is not None:  # something changes: the whole shard is rewritten
+            scan_dir.write_shard(shard, _apply(pq.read_table(path), near))
             counts.shards_rewritten += 1
     return counts
+
+
+# What the search and the change check read: descriptors, decisions, expansion state.
+_COLUMNS = [
+    "pdq",
+    "pdq_quality",
+    "near_regions",
+    "matches",
+    "action",
+    "reasons",
+    "near_raised",
+    "near_of",
+    "near_distance",
+]
 
 
 def _has_near(scan_dir: ScanDir, shard: str) -> bool:
