@@ -191,6 +191,21 @@ def test_uniform_borders_of_any_colour_are_detected(pics: list[bytes]) -> None:
     assert content_box(ImageView(pics[0]).pdq_luma(), img.size) is None
 
 
+@pytest.mark.parametrize(
+    "meta",
+    [{}, {"original_width": float("inf"), "original_height": 3}, {"original_width": True,
+     "original_height": 5}, {"original_width": "640", "original_height": "480"},
+     {"original_width": float("nan"), "original_height": 1}, {"original_width": 0}],
+)  # fmt: skip
+def test_hostile_original_sizes_are_ignored(meta: dict, pics: list[bytes], tmp_path: Path) -> None:
+    from safeset.signals.unpad import original_size
+
+    assert original_size(meta) is None
+    lst = _list(tmp_path, [_pdq_line(pics[0])])
+    verdict = Auditor([lst]).check([{"image": pics[0], "metadata": meta}])[0]
+    assert verdict.action == "remove" and verdict.error is None
+
+
 def test_original_size_gives_the_box_and_center_crops_are_left_alone(pics: list[bytes]) -> None:
     img = _open(pics[1])
     side = max(img.size)

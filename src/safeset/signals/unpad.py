@@ -38,6 +38,8 @@ MIN_TRIM = 0.015
 MIN_CONTENT = 0.25
 #: Aspect ratios closer than this are the same: no padding came from resizing.
 SAME_ASPECT = 0.01
+#: Largest side an original size may claim (NaN, infinity and nonsense are ignored).
+MAX_SIDE = 1 << 20
 #: img2dataset's names for the original size in a sample's json or Parquet row.
 ORIGINAL_SIZE_FIELDS = (("original_width", "original_height"),)
 
@@ -46,7 +48,11 @@ def original_size(meta: Mapping[str, Any]) -> tuple[int, int] | None:
     """(width, height) of the original file as the sample's metadata records it, else None."""
     for w_name, h_name in ORIGINAL_SIZE_FIELDS:
         w, h = meta.get(w_name), meta.get(h_name)
-        if isinstance(w, int | float) and isinstance(h, int | float) and w >= 1 and h >= 1:
+        # Hostile metadata may hold anything: only finite sizes a real image could have.
+        if all(
+            isinstance(v, int | float) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE
+            for v in (w, h)
+        ):
             return int(w), int(h)
     return None
 
