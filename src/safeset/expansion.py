@@ -134,7 +134,7 @@ def _near_rows(
     regions = table.column("near_regions").to_pylist()
     pdqs = table.column("pdq").to_pylist()
     quality = table.column("pdq_quality").to_pylist()
-    matched = table.column("matches").to_pylist()
+    matched = pc.fill_null(pc.list_value_length(table.column("matches")), 0).to_pylist()
     blobs, rows = [], []
     for n, (blob, pdq, q) in enumerate(zip(regions, pdqs, quality, strict=True)):
         if matched[n]:
@@ -156,9 +156,15 @@ def _near_rows(
     return {row: (hits[hit].key, d) for row, (d, hit) in best.items()}
 
 
+def _expanded_before(table: pa.Table) -> bool:
+    return pc.any(pc.is_valid(table.column("near_of"))).as_py() or False
+
+
 def _apply(table: pa.Table, near: dict[int, tuple[str, int]]) -> pa.Table | None:
     """``table`` with each row's expansion state recomputed from the policy's decision; None
     when nothing changes (the shard file is then left as it is)."""
+    if not near and not _expanded_before(table):
+        return None  # the common case: nothing near, nothing marked by an earlier run
     actions = table.column("action").to_pylist()
     reasons = table.column("reasons").to_pylist()
     raised = table.column("near_raised").to_pylist()

@@ -1,12 +1,16 @@
-"""PDQ of rectangular regions of an image, from the luminance the scan has already decoded.
+"""Hashes of rectangular regions of an image, from what the scan has already decoded.
 
-Two signals need hashes of part of an image rather than all of it: the unpadded PDQ variant
-(the picture inside a border or letterbox, ``signals.unpad``) and the descriptors that
-expansion searches for near-copies of hits (``signals.near``). Decoding again would double a
-scan's cost, so a region is cut out of the reduced-scale luminance ``ImageView.pdq_luma``
-already holds and hashed as the stored pixels it stands for: a crop of a ``DecodedLuma`` keeps
-its scale, and its stored size is the region's size in stored pixels, so ``pdq_fast`` applies
-the full-size reference filter to it as it does to the whole image.
+Two signals need hashes of part of an image rather than all of it, and decoding again would
+double a scan's cost:
+
+- the unpadded PDQ variant (the picture inside a border or letterbox, ``signals.unpad``) is a
+  real PDQ, matched against lists: its region is cut out of the reduced-scale luminance
+  ``ImageView.pdq_luma`` holds and hashed as the stored pixels it stands for (a crop of a
+  ``DecodedLuma`` keeps its scale, its stored size is the region's in stored pixels, so
+  ``pdq_fast`` applies the full-size reference filter to it): ``pdq_of_regions``;
+- the descriptors expansion compares with each other (``signals.near``) need only be alike
+  for alike regions, and there are many: they are cut from the 64 x 64 buffer PDQ has just
+  hashed, for a few microseconds each: ``buffer_hashes``.
 
 Boxes are fractions of the stored image, ``(left, top, right, bottom)`` in 0..1: the same box
 means the same part of the picture whatever size a copy is stored at.
@@ -142,14 +146,21 @@ def _interpolation(lo: float, hi: float) -> np.ndarray:
     return _dct_matrix() @ m
 
 
+@lru_cache(maxsize=64)
+def _box_operators(boxes: tuple[Box, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The stacked row operators and transposed column operators of a set of boxes."""
+    rows = np.stack([_interpolation(round(b[1], 6), round(b[3], 6)) for b in boxes])
+    cols = np.stack([_interpolation(round(b[0], 6), round(b[2], 6)) for b in boxes])
+    return rows, np.ascontiguousarray(cols.transpose(0, 2, 1))
+
+
 def buffer_hashes(buffer: np.ndarray, boxes: Sequence[Box]) -> list[bytes]:
     """PDQ-style hashes (the same DCT block, median and bit order as ``pdq_fast``) of regions
     of a PDQ buffer, each resampled to 64 x 64 by linear interpolation (folded into the DCT).
     A region of the 64 x 64 buffer is a blurred view of the image's region, so these are
     descriptors to compare with each other (a hit's with a candidate's, both made this way),
     not with a list's PDQ; the full box gives the PDQ hash itself."""
-    rows = np.stack([_interpolation(round(b[1], 6), round(b[3], 6)) for b in boxes])
-    cols = np.stack([_interpolation(round(b[0], 6), round(b[2], 6)) for b in boxes])
-    flat = np.matmul(np.matmul(rows, buffer[None]), cols.transpose(0, 2, 1)).reshape(len(boxes), -1)
+    rows, cols = _box_operators(tuple(boxes))
+    flat = np.matmul(np.matmul(rows, buffer[None]), cols).reshape(len(boxes), -1)
     median = np.partition(flat, 127, axis=1)[:, 127:128]
     return [row.tobytes() for row in np.packbits(flat[:, ::-1] > median, axis=1)]
