@@ -19,11 +19,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageDraw
 
-from safeset.api import Auditor, clean, scan
+from safeset.api import Auditor, _sample, clean, load_lists, scan
 from safeset.engines import LocalEngine
 from safeset.expansion import expand
 from safeset.lists import ListSpec, load_list
-from safeset.pipeline import ScanOptions
+from safeset.matching.matcher import Matcher
+from safeset.pipeline import Scanner, ScanOptions
 from safeset.policy import Policy
 from safeset.signals import ComputeOptions
 from safeset.signals.image import ImageView, image_facts
@@ -107,10 +108,13 @@ def test_recorded_hash_in_metadata_matches_the_list(
     assert verdicts[0].reasons == (f"hash:known:{field}(recorded):d=0",)
     assert verdicts[0].matches[0].part == f"recorded:{field}"
     # Off: only the stored bytes count.
-    off = Auditor([lst], policy=None)
-    off.scanner.options = ScanOptions(recorded=False)
-    off.scanner._recorded = off.scanner.options.recorded_names()
-    assert off.check(items[:1])[0].action == "keep"
+    lists = load_lists([lst])
+    off = Scanner(Matcher(lists), ScanOptions(recorded=False))
+    assert off.scan_batch([_sample(0, items[0])])[0]["action"] == "keep"
+    # Other field names, as configured.
+    other = Scanner(Matcher(lists), ScanOptions(recorded_fields={"orig_hash": field}))
+    row = other.scan_batch([_sample(0, {"image": stored, "metadata": {"orig_hash": digest}})])[0]
+    assert row["action"] == "remove" and row["matches"][0]["part"] == "recorded:orig_hash"
 
 
 def test_recorded_hash_matches_without_stored_bytes_and_clean_checks_stored_bytes(
