@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -40,6 +40,8 @@ from safeset.signals import (
     hash_type,
 )
 from safeset.signals.image import ImageView, UnreadableImage
+from safeset.signals.recorded import RECORDED_FIELDS, recorded_values
+from safeset.signals.unpad import original_size
 from safeset.store import result_schema
 from safeset.text import printable_row
 from safeset.timeouts import SampleTimeout, time_limit
@@ -62,6 +64,20 @@ class ScanOptions:
     signals: tuple[str | Signal, ...] = ()
     #: Hash types to compute besides the defaults and those the lists hold.
     hash_types: tuple[str, ...] = ()
+    #: PDQ of the picture inside a border or letterbox, as variant 8 (``signals.unpad``).
+    unpad: bool = True
+    #: Near-copies of remove-tier hits searched in the scanned dataset (``safeset.expansion``).
+    expand: bool = True
+    #: Hashes of the original file that a sample's metadata records, matched too
+    #: (``signals.recorded``); ``recorded_fields`` names fields besides img2dataset's
+    #: (field -> hash type).
+    recorded: bool = True
+    recorded_fields: Mapping[str, str] = field(default_factory=dict)
+
+    def recorded_names(self) -> dict[str, str]:
+        """Metadata field -> hash type of every recorded hash the scan reads."""
+        return dict(RECORDED_FIELDS) | dict(self.recorded_fields) if self.recorded else {}
+
     # Operational, like --workers: not part of what makes two scans the same job.
     sample_timeout: float = 60.0
 
@@ -72,6 +88,7 @@ class ScanOptions:
     def signal_names(self) -> list[str]:
         wanted = list(SCREENING_SIGNALS) if self.policy.screen else []
         wanted += [s if isinstance(s, str) else s.name for s in self.signals]
+        wanted += ["near"] if self.expand else []
         return list(dict.fromkeys(wanted))
 
     def describe(self) -> dict[str, Any]:
@@ -90,6 +107,8 @@ class ScanOptions:
                 if not isinstance(s, str) and s.describe()
             },
             "policy": self.policy.describe(),
+            "unpad": self.unpad,
+            "recorded": dict(sorted(self.recorded_names().items())),
         }
 
 
@@ -113,6 +132,7 @@ class Scanner:
         names = [*DEFAULT_HASH_TYPES, *self.options.hash_types, *matcher.type_names]
         self.hash_types: list[type[HashType]] = [hash_type(n) for n in dict.fromkeys(names)]
         self._signals = [_signal(s) for s in self._ordered_signals()]
+        self._recorded = self.options.recorded_names()
         self.schema: pa.Schema = result_schema(
             self.hash_types, [f for s in self._signals for f in s.fields]
         )
@@ -147,7 +167,9 @@ class Scanner:
 
     @property
     def _compute(self) -> ComputeOptions:
-        return ComputeOptions(dihedral=self.options.dihedral, exact=self.options.exact_pdq)
+        return ComputeOptions(
+            dihedral=self.options.dihedral, exact=self.options.exact_pdq, unpad=self.options.unpad
+        )
 
     def _match(self, records: list[Record]) -> None:
         margins = (
@@ -157,7 +179,7 @@ class Scanner:
         if near:
             # A fast value can sit a few bits from the reference one; where that could turn a
             # near miss into a match, hash again the reference way before dismissing it.
-            exact = ComputeOptions(dihedral=self.options.dihedral, exact=True)
+            exact = replace(self._compute, exact=True)
             again = sorted(near)
             for i in again:
                 records[i] = self._hashed(records[i].sample, exact)
@@ -171,17 +193,35 @@ class Scanner:
         """``hash_sample`` within the per-sample time limit; over it, an error row."""
         try:
             with time_limit(self.options.sample_timeout):
-                return hash_sample(sample, self.hash_types, compute)
+                return hash_sample(sample, self.hash_types, compute, self._recorded)
         except SampleTimeout:
             sample.error = f"timed out after {self.options.sample_timeout:g}s"
-            return hash_sample(sample, self.hash_types, compute)
+            return hash_sample(sample, self.hash_types, compute, self._recorded)
 
 
 def _signal(spec: str | Signal) -> Signal:
     return spec if isinstance(spec, Signal) else content_signal(spec)()
 
 
-def hash_sample(sample: Sample, types: Sequence[type[HashType]], compute: ComputeOptions) -> Record:
+def hash_sample(
+    sample: Sample,
+    types: Sequence[type[HashType]],
+    compute: ComputeOptions,
+    recorded: Mapping[str, str] | None = None,
+) -> Record:
+    """A sample's record with the values of every stored file, then the hashes of its original
+    file that its metadata records (``recorded``: field -> hash type), as queries whose file is
+    "recorded:FIELD". They come last, so that where both match a match names the stored file;
+    whatever the stored bytes are (even none), a recorded hash is matched."""
+    record = _hash_stored(sample, types, compute)
+    for type_name, value, file in recorded_values(sample.meta, types, recorded or {}):
+        record.signals.add(type_name, [value], file)
+    return record
+
+
+def _hash_stored(
+    sample: Sample, types: Sequence[type[HashType]], compute: ComputeOptions
+) -> Record:
     """A sample's record with the values of every stored file: the image and each part.
 
     Every stored file is hashed before anything else can go wrong: a known file is known
@@ -219,6 +259,7 @@ def hash_sample(sample: Sample, types: Sequence[type[HashType]], compute: Comput
         return record
     try:
         record.image = ImageView(data)
+        record.image.original_size = original_size(sample.meta)
         row.update(hasher.pixel_columns(record.image, sample.location))
     except UnreadableImage as exc:
         record.image = None

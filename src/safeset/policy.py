@@ -91,7 +91,9 @@ class Rule(ABC):
 
 def match_reason(m: Match) -> str:
     variant = f":v{m.variant}" if m.variant else ""
-    return f"hash:{m.list_name}:{m.signal_type}:d={m.distance}{variant}"
+    # A hash the sample's metadata recorded for its original file (signals.recorded).
+    recorded = "(recorded)" if m.part.startswith("recorded:") else ""
+    return f"hash:{m.list_name}:{m.signal_type}{recorded}:d={m.distance}{variant}"
 
 
 class HashMatch(Rule):

@@ -10,6 +10,7 @@ from typing import Any
 from safeset import __version__, lock
 from safeset.engines import Engine, LocalEngine
 from safeset.errors import SafesetError, check_seconds
+from safeset.expansion import expand
 from safeset.formats import Source
 from safeset.lists import HashList
 from safeset.lists.config import check_cancels
@@ -113,8 +114,11 @@ def run_scan(
                 tracker.advance(table.num_rows)
 
             engine.run(pending, scanner.scan_shard, store)
+        # Recomputed from the stored results on every run, so a resumed scan ends the same.
+        expanded = expand(scan_dir).as_dict() if options.expand else None
         summary = scan_dir.write_reports(
             {
+                "expansion": expanded,
                 "shards": len(shards),
                 "lists": [
                     {

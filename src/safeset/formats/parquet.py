@@ -32,6 +32,9 @@ WRITE_ROW_GROUP_BYTES = 64 * 1024 * 1024
 
 IMAGE_COLUMNS = ("jpg", "jpeg", "png", "webp", "image", "img", "image_bytes", "bytes")
 CAPTION_COLUMNS = ("caption", "text", "txt")
+# Carried into Sample.meta where present: img2dataset's recorded hash of the original file and
+# its original size (see signals.recorded and signals.unpad).
+META_COLUMNS = ("md5", "sha1", "sha256", "sha512", "original_width", "original_height")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Columns:
     url: str | None
     # Further image columns (name, struct): parts of each row's sample.
     extra: tuple[tuple[str, bool], ...] = ()
+    # Columns carried into each sample's metadata (img2dataset's recorded hashes and sizes).
+    meta: tuple[str, ...] = ()
 
 
 def image_columns(schema: pa.Schema) -> Columns | None:
@@ -81,7 +86,8 @@ def _columns(
     names: dict[str, str], image: str, struct: bool, extra: tuple[tuple[str, bool], ...] = ()
 ) -> Columns:
     caption = next((names[c] for c in CAPTION_COLUMNS if c in names), None)
-    return Columns(image, struct, names.get("key"), caption, names.get("url"), extra)
+    meta = tuple(names[c] for c in META_COLUMNS if c in names)
+    return Columns(image, struct, names.get("key"), caption, names.get("url"), extra, meta)
 
 
 def open_parquet(path: Path) -> pq.ParquetFile:
@@ -120,6 +126,7 @@ class ParquetShard(Shard):
                 cols = find_columns(Path(self.path), pf.schema_arrow)
                 wanted = [c for c in (cols.image, cols.key, cols.caption, cols.url) if c]
                 wanted += [name for name, _ in cols.extra]
+                wanted += cols.meta
                 columns = list(dict.fromkeys(wanted))
             batches = pf.iter_batches(
                 batch_size=STREAM_ROWS, row_groups=[self.row_group], columns=columns
@@ -167,6 +174,7 @@ class ParquetShard(Shard):
             cols.caption,
             cols.url,
             Path(self.root or Path(self.path).parent),
+            cols.meta,
         )
 
 
@@ -238,10 +246,14 @@ def is_parquet(path: Path) -> bool:
 
 
 def parquet_files(target: Target) -> list[Path] | None:
-    """The target's Parquet files if it is only Parquet files (or a flat folder of them)."""
-    if not target.files or target.subfolders or not all(is_parquet(f) for f in target.files):
+    """The target's Parquet files if it is only Parquet files (or a flat folder of them; in a
+    folder, the ``NNNNN_stats.json`` img2dataset writes beside each shard do not count)."""
+    files = target.files
+    if target.folder is not None:
+        files = [f for f in files if not f.name.endswith("_stats.json")]
+    if not files or target.subfolders or not all(is_parquet(f) for f in files):
         return None
-    return target.files
+    return files
 
 
 def read_schema(path: Path) -> pa.Schema | None:

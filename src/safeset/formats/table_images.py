@@ -146,11 +146,14 @@ def row_samples(
     caption: str | None,
     url: str | None,
     root: Path | None,
+    meta: Sequence[str] = (),
 ) -> Iterator[Sample]:
     """Each row of ``table`` (rows ``first_row``... of ``source``) as a sample: its first image
-    column is the image, every further image column a part named after the column."""
+    column is the image, every further image column a part named after the column, the
+    ``meta`` columns its metadata (keyed by lowercase name)."""
     if table.num_rows == 0:
         return
+    meta_values = {c.lower(): table.column(c).to_pylist() for c in meta}
     images, paths = _cells(table, *image)
     extras = [(name, *_cells(table, name, struct)) for name, struct in extra]
     keys, captions, urls = (_strings(table, c) for c in (key, caption, url))
@@ -170,6 +173,7 @@ def row_samples(
             load=load or _constant(b""),
             caption=captions[offset] if captions else None,
             url=urls[offset] if urls else None,
+            meta={name: values[offset] for name, values in meta_values.items()},
             error="image is null" if load is None else None,
             parts=tuple(parts),
         )

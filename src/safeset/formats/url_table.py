@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,6 +23,8 @@ from safeset.errors import SafesetError
 
 CAPTION_COLUMNS = ("caption", "text")
 KEY_COLUMNS = ("key", "sample_id")
+# A hash of the file at the url, as some tables record it (signals.recorded).
+META_COLUMNS = ("md5", "sha1", "sha256", "sha512")
 DELIMITERS = {".csv": ",", ".tsv": "\t"}
 BOM = "\ufeff"
 
@@ -43,6 +45,9 @@ class UrlColumns:
     caption: str | None
     key: str | None
     positions: tuple[int, int | None, int | None] = (0, None, None)
+    #: Metadata columns carried into Sample.meta (recorded hashes of the file at the url):
+    #: (lower-case name, column name, CSV position).
+    meta: tuple[tuple[str, str, int], ...] = ()
 
 
 def find_url_columns(path: Path, names: list[str], url_col: str) -> UrlColumns:
@@ -57,7 +62,8 @@ def find_url_columns(path: Path, names: list[str], url_col: str) -> UrlColumns:
     caption = next((lower[c] for c in CAPTION_COLUMNS if c in lower), None)
     key = next((lower[c] for c in KEY_COLUMNS if c in lower), None)
     positions = (names.index(url), _index(names, caption), _index(names, key))
-    return UrlColumns(url, caption, key, positions)
+    meta = tuple((c, lower[c], names.index(lower[c])) for c in META_COLUMNS if c in lower)
+    return UrlColumns(url, caption, key, positions, meta)
 
 
 def _index(names: list[str], name: str | None) -> int | None:
@@ -69,6 +75,7 @@ class UrlRow:
     url: str | None
     caption: str | None
     key: str | None
+    meta: dict[str, str | None] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- Parquet
@@ -78,13 +85,20 @@ def parquet_rows(
     path: Path, row_group: int, skip: int, count: int, cols: UrlColumns
 ) -> list[UrlRow]:
     """Rows ``skip .. skip+count`` of one row group, reading only the three columns needed."""
-    wanted = list(dict.fromkeys(c for c in (cols.url, cols.caption, cols.key) if c))
+    names = [c for c in (cols.url, cols.caption, cols.key) if c] + [c for _, c, _ in cols.meta]
+    wanted = list(dict.fromkeys(names))
     table = pq.ParquetFile(path).read_row_group(row_group, columns=wanted).slice(skip, count)
     urls = _strings(table, cols.url)
     captions = _strings(table, cols.caption)
     keys = _strings(table, cols.key)
+    meta = {name: _strings(table, column) or [] for name, column, _ in cols.meta}
     return [
-        UrlRow(urls[i], captions[i] if captions else None, keys[i] if keys else None)
+        UrlRow(
+            urls[i],
+            captions[i] if captions else None,
+            keys[i] if keys else None,
+            {name: values[i] for name, values in meta.items()},
+        )
         for i in range(table.num_rows)
     ]
 
@@ -176,6 +190,7 @@ def csv_rows(path: Path, offset: int, count: int, cols: UrlColumns) -> list[UrlR
                     field_at(record.fields, url_at),
                     field_at(record.fields, caption_at),
                     field_at(record.fields, key_at),
+                    {name: field_at(record.fields, at) for name, _, at in cols.meta},
                 )
             )
             if len(out) == count:

@@ -82,6 +82,7 @@ class UrlShard(Shard):
             load=lambda: data,
             caption=row.caption,
             url=row.url,
+            meta=dict(row.meta),
             error=got.error,
         )
 

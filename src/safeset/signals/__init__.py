@@ -24,9 +24,10 @@ from safeset.signals.base import (
     PixelHashType,
 )
 from safeset.signals.content import Signal
-from safeset.signals.cryptographic import MD5, SHA1, SHA256
+from safeset.signals.cryptographic import MD5, SHA1, SHA256, SHA512
 from safeset.signals.explicit import ExplicitSignal
 from safeset.signals.faces import FacesSignal
+from safeset.signals.near import NearSignal
 from safeset.signals.pdq import PDQ
 from safeset.signals.terms import TermsSignal
 
@@ -105,7 +106,17 @@ def content_signal(name: str) -> type[Signal]:
     return _SIGNALS[name]
 
 
-for _builtin in (MD5, SHA1, SHA256, PDQ, TermsSignal, ExplicitSignal, FacesSignal):
+for _builtin in (
+    MD5,
+    SHA1,
+    SHA256,
+    SHA512,
+    PDQ,
+    TermsSignal,
+    ExplicitSignal,
+    FacesSignal,
+    NearSignal,
+):
     register(_builtin)
 
 

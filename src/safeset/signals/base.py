@@ -56,10 +56,12 @@ class HashValue:
 @dataclass(frozen=True)
 class ComputeOptions:
     """How a job asks for values: ``dihedral`` adds the 8 rotations/flips; ``exact`` asks for
-    the reference computation where a type has a faster, approximate one."""
+    the reference computation where a type has a faster, approximate one; ``unpad`` adds the
+    hash of the picture inside a border or letterbox where there is one (``signals.unpad``)."""
 
     dihedral: bool = False
     exact: bool = False
+    unpad: bool = False
 
 
 class HashType(ABC):

@@ -46,3 +46,9 @@ class SHA256(Digest):
     name = "sha256"
     nbytes = 32
     aliases = ("sha-256",)
+
+
+class SHA512(Digest):
+    name = "sha512"
+    nbytes = 64
+    aliases = ("sha-512",)

@@ -58,6 +58,11 @@ class ImageView:
         self._unused: Image.Image | None = header  # the first decode reuses the open header
         self._luma: np.ndarray | None = None
         self._pixels: Image.Image | None = None
+        # (width, height) of the file the stored one was resized from, where metadata says
+        # (img2dataset's original_width/height): lets the unpadded PDQ variant undo padding.
+        self.original_size: tuple[int, int] | None = None
+        # The 64 x 64 buffer the fast PDQ hashed, kept for the near-copy descriptors.
+        self.pdq_buffer: np.ndarray | None = None
 
     def _fresh(self) -> Image.Image:
         img, self._unused = self._unused, None

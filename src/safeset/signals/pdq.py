@@ -16,12 +16,14 @@ import numpy as np
 from safeset.matching.pdq_index import PDQIndex
 from safeset.signals.base import ComputeOptions, HashValue, PixelHashType
 from safeset.signals.image import ImageView
-from safeset.signals.pdq_fast import RECHECK_MARGIN, pdq_dihedral_from_luma, pdq_from_luma
+from safeset.signals.pdq_fast import RECHECK_MARGIN, pdq_dihedral_from_luma
 from safeset.signals.pdq_reference import (
     MIN_MATCH_QUALITY,
     pdq_reference,
     pdq_reference_dihedral,
 )
+from safeset.signals.regions import pdq_keeping_buffer
+from safeset.signals.unpad import VARIANT_UNPADDED, unpadded_pdq
 
 
 class PDQ(PixelHashType):
@@ -41,8 +43,16 @@ class PDQ(PixelHashType):
             )
         else:
             luma = image.pdq_luma()
-            results = pdq_dihedral_from_luma(luma) if options.dihedral else [pdq_from_luma(luma)]
-        return [HashValue(r.hash, r.quality, n) for n, r in enumerate(results)]
+            # The buffer hashed is kept on the image for the near-copy descriptors.
+            results = (
+                pdq_dihedral_from_luma(luma)
+                if options.dihedral
+                else [pdq_keeping_buffer(image, luma)]
+            )
+        values = [HashValue(r.hash, r.quality, n) for n, r in enumerate(results)]
+        if options.unpad and (inside := unpadded_pdq(image, exact=options.exact)) is not None:
+            values.append(HashValue(inside.hash, inside.quality, VARIANT_UNPADDED))
+        return values
 
     @classmethod
     def build_index(cls, values: np.ndarray) -> PDQIndex:

@@ -1,0 +1,206 @@
+"""Expansion: near-copies of every remove-tier hit, found in the scanned dataset itself.
+
+The Stanford Internet Observatory's LAION-5B audit expanded from confirmed hash hits by
+nearest-neighbour search and found three times as many images as the hits alone. This is that
+step, without a model: after every shard is scanned, the probes each hit stored (PDQ of many
+regions of it, ``signals.near``) are searched against every other sample's stored descriptors
+(its PDQ, the PDQ of a few fixed regions and of its unpadded variant) within ``threshold``
+bits. A sample within reach of a hit that no list matched goes to the review tier with the
+reason ``near:KEY:d=N`` (KEY: the closest hit's key), never to remove: a near-copy is evidence
+for a person to weigh, not a confirmed match.
+
+Cost: one pass reading the hits' probes (a null cell for every other sample), an index over
+them (tens of values per hit), then one pass over the descriptor columns, shard by shard, each
+searched against that index; only shards whose rows change are rewritten. It runs in the
+driver on stored results, so it is the same whichever engine scanned, and it is recomputed
+from scratch on every run (a resumed scan, a kill during a rewrite): each row keeps what the
+policy decided (``near_raised`` says expansion raised keep to review), so the result is the
+same however often it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from safeset.matching.pdq_index import PDQIndex
+from safeset.policy import Action
+from safeset.signals.pdq_reference import MIN_MATCH_QUALITY
+from safeset.store import ScanDir
+
+#: Default reach of a probe, in bits. The descriptors are hashes of blurred region views
+#: (``regions.buffer_hashes``), compared only with each other: on bench/bench_recall.py's
+#: copies, 5% crops and caption banners lay at most 34 bits from their hit's nearest probe,
+#: unrelated photos at least 76. A near-copy goes to review, so reach errs on the wide side.
+DEFAULT_THRESHOLD = 36
+REASON = "near:"
+_HASH = 32
+
+
+@dataclass(frozen=True)
+class Hit:
+    key: str
+    shard: str
+    index: int
+
+
+@dataclass
+class ExpansionCounts:
+    hits: int = 0
+    probes: int = 0
+    near: int = 0
+    shards_rewritten: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """What the summary records: the same however often the step ran (the shards it
+        rewrote this time are not)."""
+        return {"hits": self.hits, "probes": self.probes, "near": self.near}
+
+
+def expand(scan_dir: ScanDir, threshold: int = DEFAULT_THRESHOLD) -> ExpansionCounts:
+    """Mark the near-copies of every hit in ``scan_dir``'s results (rewriting those shards)."""
+    counts = ExpansionCounts()
+    shards = [s for s in scan_dir.shard_ids() if _has_near(scan_dir, s)]
+    hits, probes, owners = _probes(scan_dir, shards)
+    counts.hits, counts.probes = len(hits), len(owners)
+    index = PDQIndex.build(probes) if len(owners) else None
+    for shard in shards:
+        path = scan_dir.shard_file(shard)
+        table = pq.read_table(path, columns=_COLUMNS)
+        near = _near_rows(table, index, owners, hits, shard, threshold) if index else {}
+        counts.near += len(near)
+        if _apply(table, near) is not None:  # something changes: the whole shard is rewritten
+            scan_dir.write_shard(shard, _apply(pq.read_table(path), near))
+            counts.shards_rewritten += 1
+    return counts
+
+
+# What the search and the change check read: descriptors, decisions, expansion state.
+_COLUMNS = [
+    "pdq",
+    "pdq_quality",
+    "near_regions",
+    "matches",
+    "action",
+    "reasons",
+    "near_raised",
+    "near_of",
+    "near_distance",
+]
+
+
+def _has_near(scan_dir: ScanDir, shard: str) -> bool:
+    return "near_probes" in pq.read_schema(scan_dir.shard_file(shard)).names
+
+
+def _probes(scan_dir: ScanDir, shards: list[str]) -> tuple[list[Hit], np.ndarray, np.ndarray]:
+    """Every hit, the probe hashes of all of them stacked, and which hit each probe is of."""
+    hits: list[Hit] = []
+    blobs: list[bytes] = []
+    owners: list[int] = []
+    for shard in shards:
+        cols = ["key", "index", "near_probes", "near_raised", "action", "matches"]
+        table = pq.read_table(scan_dir.shard_file(shard), columns=cols)
+        found = pc.is_valid(table.column("near_probes"))
+        for row in table.filter(found).to_pylist():
+            if not _is_hit(row):
+                continue
+            owners += [len(hits)] * (len(row["near_probes"]) // _HASH)
+            blobs.append(row["near_probes"])
+            hits.append(Hit(row["key"], shard, row["index"]))
+    probes = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, _HASH)
+    return hits, probes, np.array(owners, dtype=np.int64)
+
+
+def _is_hit(row: dict) -> bool:
+    """A remove-tier hash-list hit (as the policy decided, expansion never removes)."""
+    return bool(row["matches"]) and row["action"] == Action.REMOVE.value
+
+
+def _near_rows(
+    table: pa.Table,
+    index: PDQIndex,
+    owners: np.ndarray,
+    hits: list[Hit],
+    shard: str,
+    threshold: int,
+) -> dict[int, tuple[str, int]]:
+    """Row number -> (closest hit's key, distance) for each row of ``table`` within reach of
+    a probe, hits themselves excepted; ties go to the hit found first (shard order)."""
+    regions = table.column("near_regions").to_pylist()
+    pdqs = table.column("pdq").to_pylist()
+    quality = table.column("pdq_quality").to_pylist()
+    matched = pc.fill_null(pc.list_value_length(table.column("matches")), 0).to_pylist()
+    blobs, rows = [], []
+    for n, (blob, pdq, q) in enumerate(zip(regions, pdqs, quality, strict=True)):
+        if matched[n]:
+            continue  # a list knows it: not a near-copy that no list knows
+        values = (bytes.fromhex(pdq) if pdq and (q or 0) >= MIN_MATCH_QUALITY else b"") + (
+            blob or b""
+        )
+        blobs.append(values)
+        rows += [n] * (len(values) // _HASH)
+    if not rows:
+        return {}
+    queries = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, _HASH)
+    q_rows, probe_ids, dists = index.search(queries, threshold)
+    best: dict[int, tuple[int, int]] = {}
+    for q, p, d in zip(q_rows.tolist(), probe_ids.tolist(), dists.tolist(), strict=True):
+        row, hit = rows[q], int(owners[p])
+        if row not in best or (d, hit) < best[row]:
+            best[row] = (d, hit)
+    return {row: (hits[hit].key, d) for row, (d, hit) in best.items()}
+
+
+def _expanded_before(table: pa.Table) -> bool:
+    return pc.any(pc.is_valid(table.column("near_of"))).as_py() or False
+
+
+def _apply(table: pa.Table, near: dict[int, tuple[str, int]]) -> pa.Table | None:
+    """``table`` with each row's expansion state recomputed from the policy's decision; None
+    when nothing changes (the shard file is then left as it is)."""
+    if not near and not _expanded_before(table):
+        return None  # the common case: nothing near, nothing marked by an earlier run
+    actions = table.column("action").to_pylist()
+    reasons = table.column("reasons").to_pylist()
+    raised = table.column("near_raised").to_pylist()
+    near_of = table.column("near_of").to_pylist()
+    distance = table.column("near_distance").to_pylist()
+    new = {
+        "action": list(actions),
+        "reasons": list(reasons),
+        "near_raised": list(raised),
+        "near_of": list(near_of),
+        "near_distance": list(distance),
+    }
+    for n in range(table.num_rows):
+        base_action = Action.KEEP.value if raised[n] else actions[n]
+        base_reasons = [r for r in reasons[n] or () if not r.startswith(REASON)]
+        key, d = near.get(n, (None, None))
+        lifted = key is not None and base_action == Action.KEEP.value
+        new["action"][n] = Action.REVIEW.value if lifted else base_action
+        new["reasons"][n] = base_reasons + ([f"{REASON}{key}:d={d}"] if key is not None else [])
+        new["near_raised"][n] = lifted
+        new["near_of"][n] = key
+        new["near_distance"][n] = d
+    if all(
+        new[c] == old
+        for c, old in (
+            ("action", actions),
+            ("reasons", reasons),
+            ("near_raised", raised),
+            ("near_of", near_of),
+            ("near_distance", distance),
+        )
+    ):
+        return None
+    for name, values in new.items():
+        i = table.schema.get_field_index(name)
+        table = table.set_column(
+            i, table.schema.field(i), pa.array(values, table.schema.field(i).type)
+        )
+    return table
