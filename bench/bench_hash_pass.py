@@ -35,11 +35,11 @@ import pdqhash
 import skimage.data
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
+from safeset.signals.pdq_reference import hamming_distance
 from safeset.signals.pdq_fast import (
     DRAFT_TARGET,
     RECHECK_MARGIN,
     decode_luma_for_pdq,
-    hamming_distance,
     pdq_from_image,
     pdq_from_luma,
 )
