@@ -8,6 +8,12 @@ measured). Reports recall of planted matches, queries per second (wall and CPU t
 machine may be shared), build time and index memory, and cross-checks that safeset's pairs
 equal faiss's exhaustive pairs where both ran on the same list.
 
+It also measures the search `safeset scan` runs with its default fast PDQ: exact to the
+threshold (31) and a re-check band of RECHECK_MARGIN (8) bits beyond it, kept where the
+threshold's probes meet it (`search(q, 39, exact_radius=31)`), against searching the band
+exactly (`search(q, 39)`, what the scan did before), with the share of entries 32..39 bits away
+that the band finds.
+
 Run: python bench/bench_pdq_index.py                      # target sizes: 10M entries, 100k queries
      python bench/bench_pdq_index.py --entries 100000 --queries 2000   # quick
 """
@@ -146,6 +152,47 @@ def bench_ours(
         ],
     )
     return result, index, pairs
+
+
+def bench_scan_radius(
+    index: PDQIndex, entries: np.ndarray, queries: np.ndarray, radius: int, band: int, seed: int
+) -> list[str]:
+    """The scan's search (exact to `radius`, band to `radius + band`) vs the band searched exactly.
+
+    Queries: the benchmark's own (half planted 0..radius bits from an entry) plus, to score the
+    band, copies of random entries with radius + 1 .. radius + band bits flipped.
+    """
+    rng = np.random.default_rng(seed + 1)
+    n_band = max(len(queries) // 10, 1)
+    sources = rng.integers(0, len(entries), size=n_band)
+    flips = rng.integers(radius + 1, radius + band + 1, size=n_band)
+    bits = np.unpackbits(entries[sources], axis=1)
+    order = np.argsort(rng.random((n_band, 256)), axis=1)
+    chosen = np.arange(256)[None, :] < flips[:, None]
+    bits[np.nonzero(chosen)[0], order[chosen]] ^= 1
+    band_queries = np.packbits(bits, axis=1)
+    lines = []
+    runs = (
+        ("scan: exact to radius, band beyond", dict(exact_radius=radius), queries),
+        ("band searched exactly (before)", {}, queries[: max(len(queries) // 10, 1)]),
+    )
+    outer = radius + band
+    for label, kwargs, qs in runs:
+        index.search(qs[:100], outer, **kwargs)  # warm the pages this search touches
+        (rows, _, _), wall_s, cpu_s = timed(partial(index.search, qs, outer, **kwargs))
+        lines.append(
+            f"{label}: radius {outer}{' exact to ' + str(radius) if kwargs else ''}, "
+            f"{len(qs):,} queries, {len(qs) / cpu_s:,.0f} q/s CPU ({len(qs) / wall_s:,.0f} wall), "
+            f"{len(rows):,} pairs"
+        )
+    rows, ids, dists = index.search(band_queries, outer, exact_radius=radius)
+    wanted = np.arange(n_band, dtype=np.int64) * len(entries) + sources
+    found = np.isin(wanted, rows * len(entries) + ids)
+    for d in range(radius + 1, outer + 1):
+        at = flips == d
+        lines.append(f"  band: entries {d} bits away found {found[at].mean() * 100:.2f}%")
+    lines.append(f"  band overall: {found.sum():,}/{n_band:,} ({found.mean() * 100:.2f}%)")
+    return lines
 
 
 def faiss_pairs(lims: np.ndarray, dists: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -309,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=100_000, help="queries for safeset")
     parser.add_argument("--radius", type=int, default=31)
     parser.add_argument("--max-flips", type=int, default=31, help="planted: flip 0..this bits")
+    parser.add_argument("--band", type=int, default=8, help="the scan's re-check band (bits)")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--flat-entries", type=int, default=None, help="default: --entries")
     parser.add_argument("--flat-queries", type=int, default=1000)
@@ -340,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     ours, index, our_pairs = bench_ours(entries, queries, sources, args.radius)
     results = [ours]
     print(f"ours: build {ours.build_s:.1f} s, {ours.qps_wall:.0f} q/s wall", flush=True)
+    for line in bench_scan_radius(index, entries, queries, args.radius, args.band, args.seed):
+        print(line, flush=True)
     if not args.skip_save_load:
         print("save/load:", bench_save_load(index, queries[:10_000], args.radius, args.tmp_dir))
     del index
