@@ -185,7 +185,7 @@ def bench_scan_radius(
             f"{len(qs):,} queries, {len(qs) / cpu_s:,.0f} q/s CPU ({len(qs) / wall_s:,.0f} wall), "
             f"{len(rows):,} pairs"
         )
-    rows, ids, dists = index.search(band_queries, outer, exact_radius=radius)
+    rows, ids, _ = index.search(band_queries, outer, exact_radius=radius)
     wanted = np.arange(n_band, dtype=np.int64) * len(entries) + sources
     found = np.isin(wanted, rows * len(entries) + ids)
     for d in range(radius + 1, outer + 1):

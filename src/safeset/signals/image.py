@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from safeset.limits import TooLargeImage, check_decoded_size
+from safeset.signals.jpeg_fast import decode_jpeg_luma, jpeg_header
 from safeset.signals.pdq_fast import decode_luma_for_pdq
 from safeset.signals.pdq_reference import PDQResult
 
@@ -52,10 +53,8 @@ class ImageView:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        header = open_image(data)
-        self.size: tuple[int, int] = header.size  # (width, height) of the stored pixels
-        self.format: str | None = header.format
-        self._unused: Image.Image | None = header  # the first decode reuses the open header
+        self._unused: Image.Image | None = None  # the first decode reuses the open header
+        self._format: str | None = None
         self._luma: np.ndarray | None = None
         self._pixels: Image.Image | None = None
         # (width, height) of the file the stored one was resized from, where metadata says
@@ -63,6 +62,21 @@ class ImageView:
         self.original_size: tuple[int, int] | None = None
         # The 64 x 64 buffer the fast PDQ hashed, kept for the near-copy descriptors.
         self.pdq_buffer: np.ndarray | None = None
+        # A plain JPEG simplejpeg can decode (``jpeg_fast``) is not opened with Pillow unless a
+        # decode needs it: the reduced-scale luma then comes from simplejpeg.
+        self._simple_jpeg = (size := jpeg_header(data, max_pixels=MAX_PIXELS)) is not None
+        if size is None:
+            header = open_image(data)
+            size, self._format, self._unused = header.size, header.format, header
+        self.size: tuple[int, int] = size  # (width, height) of the stored pixels
+
+    @property
+    def format(self) -> str | None:
+        """Pillow's name for the format ("JPEG", "MPO", "PNG", ...)."""
+        if self._format is None:
+            self._unused = self._unused or open_image(self.data)
+            self._format = self._unused.format
+        return self._format
 
     def _fresh(self) -> Image.Image:
         img, self._unused = self._unused, None
@@ -70,6 +84,9 @@ class ImageView:
 
     def pdq_luma(self) -> np.ndarray:
         """Luminance decoded at the reduced scale PDQ needs (see ``pdq_fast``)."""
+        if self._luma is None and self._simple_jpeg:
+            fast = decode_jpeg_luma(self.data, max_pixels=MAX_PIXELS)
+            self._luma = fast[2] if fast is not None else None  # None: Pillow's path decides
         if self._luma is None:
             self._luma = _decoding(lambda: decode_luma_for_pdq(self._fresh()))
         return self._luma
