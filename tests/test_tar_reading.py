@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from safeset.sources.webdataset import iter_groups
+from safeset.formats.webdataset import iter_groups
 
 
 def reference(path: Path) -> list[tuple[str, int, bytes | None]] | str:
