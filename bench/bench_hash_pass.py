@@ -23,12 +23,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import os
+import pickle
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pdqhash
@@ -453,6 +458,77 @@ def transformed_copies(
           f"(with the re-check: {missed['fast+recheck']})")  # fmt: skip
 
 
+def worker(path: str, rounds: int) -> None:
+    """--worker: CPU seconds of md5 + sha256 + `image_facts` over pickled images: the first
+    round (each new image size builds its resampling operators) and the best of all (warm);
+    and, taking turns with it chunk by chunk, the limit pass where this checkout has one.
+
+    Runs under whichever safeset PYTHONPATH names, so two checkouts are timed alike, and with
+    nothing else between the images (as in a scan, unlike the four-pass rotation above).
+    """
+    with open(path, "rb") as f:
+        datas = pickle.load(f)
+
+    def facts_pass(data: bytes) -> None:
+        hashlib.md5(data).hexdigest()
+        hashlib.sha256(data).hexdigest()
+        image_facts(data)
+
+    passes = {"pass": facts_pass}
+    if simplejpeg is not None:
+        passes["limit"] = limit_pass
+    for data in datas[:10]:
+        for fn in passes.values():
+            fn(data)
+    times: dict[str, list[float]] = {name: [] for name in passes}
+    for _ in range(rounds):
+        spent = dict.fromkeys(passes, 0.0)
+        for n, start in enumerate(range(0, len(datas), CHUNK)):
+            names = list(passes)[n % len(passes) :] + list(passes)[: n % len(passes)]
+            for name in names:
+                started = time.process_time()
+                for data in datas[start : start + CHUNK]:
+                    passes[name](data)
+                spent[name] += time.process_time() - started
+        for name in passes:
+            times[name].append(spent[name])
+    result = {"first": times["pass"][0], "warm": min(times["pass"]), "images": len(datas)}
+    if "limit" in times:
+        result["limit"] = min(times["limit"])
+    print(json.dumps(result))
+
+
+def versus_baseline(datas: list[bytes], baseline_src: str, repeats: int = 3) -> None:
+    """This checkout's `image_facts` pass vs another checkout's, in alternating subprocesses."""
+    here = str(Path(__file__).resolve().parents[1] / "src")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "images.pickle"
+        path.write_bytes(pickle.dumps(datas))
+        cpu: dict[str, list[dict]] = {"this checkout": [], "baseline": []}
+        for _ in range(repeats):
+            for label, src in (("this checkout", here), ("baseline", baseline_src)):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--worker", str(path)],
+                    env={**os.environ, "PYTHONPATH": src},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                cpu[label].append(json.loads(out.stdout.splitlines()[-1]))
+    count = len(datas)
+    print(f"\n== md5 + sha256 + image_facts, this checkout vs {baseline_src} ({count} images) ==")
+    for key, what in (("first", "first pass (cold operator cache)"), ("warm", "warm pass")):
+        ours = min(r[key] for r in cpu["this checkout"])
+        base = min(r[key] for r in cpu["baseline"])
+        print(f"{what}: this checkout {1000 * ours / count:.3f} ms/img cpu, baseline "
+              f"{1000 * base / count:.3f}: {base / ours:.2f}x (target >= 1.2x)")  # fmt: skip
+    limits = [r["limit"] for r in cpu["this checkout"] if "limit" in r]
+    if limits:
+        ours, limit = min(r["warm"] for r in cpu["this checkout"]), min(limits)
+        print(f"this checkout's warm pass vs the limit beside it ({1000 * limit / count:.3f} "
+              f"ms/img): {limit / ours:.2f} of its speed (target >= 0.90)")  # fmt: skip
+
+
 def single_threaded() -> None:
     """Re-run this script with one-thread BLAS/OpenMP pools unless that is already so.
 
@@ -483,7 +559,12 @@ def main() -> None:
         "--list-size", type=int, default=1_000_000, help="list size for the copies part"
     )
     parser.add_argument("--quick", action="store_true", help="100 small, 10 large, 40 distractors")
+    parser.add_argument("--baseline-src", default=None, help="src folder of the code to compare")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, rounds=2)
+        return
     if args.quick:
         args.small, args.large, args.distractors = 100, 10, 40
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -501,6 +582,8 @@ def main() -> None:
             speed_and_fidelity(
                 label + (" (exact squares)" if args.exact else ""), datas, args.target
             )
+            if args.baseline_src:
+                versus_baseline(datas, args.baseline_src)
     if not args.skip_copies:
         transformed_copies(rng, photos, args.distractors, args.target, args.list_size)
 
