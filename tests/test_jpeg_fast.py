@@ -126,3 +126,14 @@ def test_image_view_reports_what_pillow_does(name: str, monkeypatch: pytest.Monk
     pillow_view = ImageView(data)
     np.testing.assert_array_equal(luma, np.asarray(pillow_view.pdq_luma()))
     assert (pillow_view.size, pillow_view.format) == (view.size, view.format)
+
+
+def test_decode_bound_is_pillows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the per-image decode budget the fast path steps aside and Pillow's refuses it."""
+    from safeset import limits
+
+    data = CASES["rgb-768"]
+    monkeypatch.setattr(limits, "MAX_DECODED_BYTES", 1000)
+    assert jpeg_fast.decode_jpeg_luma(data, max_pixels=MAX_PIXELS) is None
+    with pytest.raises(UnreadableImage, match=r"^too large"):
+        image_facts(data)
