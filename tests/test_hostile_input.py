@@ -21,11 +21,12 @@ from PIL import Image
 import safeset
 from safeset.api import scan
 from safeset.errors import SafesetError
+from safeset.examples import ExampleSet
 from safeset.formats import open_source
 from safeset.formats.webdataset import TarShard
 from safeset.pipeline import ScanOptions
 from safeset.signals import image as image_module
-from safeset.signals.image import image_facts
+from safeset.signals.image import has_image_signature, image_facts
 from safeset.signals.pdq import PDQ
 
 from . import hostile
@@ -553,3 +554,24 @@ def test_symbolic_links_are_followed_inside_the_dataset_and_refused_outside(
         [f"real/{n}" for n in inner] + [f"linked/{n}" for n in inner]
     )
     assert _bytes_anywhere(tmp_path / "scan", [secret]) == []
+
+
+def test_images_named_as_something_else_are_recognised_by_their_bytes() -> None:
+    named = {n: d for n, d in hostile.good_images().items()}
+    named |= {"a.avif": _encoded("AVIF"), "a.jp2": _encoded("JPEG2000")}
+    for name, data in named.items():
+        assert has_image_signature(data), name
+    for text in (b"a caption", b'{"url": "x"}', b"", b"RIFF1234WAVE", b"BZh91AY&SY"):
+        assert not has_image_signature(text), text
+
+
+def test_a_known_photo_disguised_as_a_caption_is_matched_by_pdq(
+    tmp_path: Path, examples: ExampleSet, known_list: Path
+) -> None:
+    copy = next(r for r in examples.records if r.hidden and r.hidden.endswith("/recompressed"))
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    _tar(shards / "00000.tar", [("k.jpg", _encoded("JPEG"), b""), ("k.txt", copy.data, b"")])
+    (row,) = _scan(tmp_path, shards, known_list)
+    assert row["action"] == "remove"
+    assert [(m["signal_type"], m["part"]) for m in row["matches"]] == [("pdq", "k.txt")]

@@ -39,7 +39,7 @@ from safeset.signals import (
     content_signal,
     hash_type,
 )
-from safeset.signals.image import ImageView, UnreadableImage
+from safeset.signals.image import ImageView, UnreadableImage, has_image_signature
 from safeset.signals.recorded import RECORDED_FIELDS, recorded_values
 from safeset.signals.unpad import original_size
 from safeset.store import result_schema
@@ -293,7 +293,7 @@ class _FileHasher:
         """A part's columns, pixel values too where its bytes are an image (whatever its name
         says), and the problem if a file named as an image does not decode."""
         columns = self.bytes_columns(data, name)
-        if not data:
+        if not data or not (must_decode or has_image_signature(data)):
             return columns, None
         try:
             return columns | self.pixel_columns(ImageView(data), name), None
