@@ -28,7 +28,6 @@ from safeset.errors import SafesetError
 from safeset.formats.base import Format, Shard, Source, Target
 from safeset.formats.clean import Decisions, atomic_output, output_path
 from safeset.formats.parquet import find_columns, verify_row
-from safeset.formats.table_images import row_samples
 from safeset.sample import Sample
 
 ROWS_PER_SHARD = 1000
@@ -87,17 +86,7 @@ class ArrowShard(Shard):
 
     def samples(self, table: pa.Table) -> Iterator[Sample]:
         cols = find_columns(Path(self.path), table.schema)
-        return row_samples(
-            self.path,
-            self.first_row,
-            table,
-            (cols.image, cols.struct),
-            cols.extra,
-            cols.key,
-            cols.caption,
-            cols.url,
-            Path(self.root),
-        )
+        return cols.samples(self.path, self.first_row, table, Path(self.root))
 
     def error_sample(self, reason: str) -> Sample:
         where = "whole file" if self.broken else f"batches from {self.first_batch}"

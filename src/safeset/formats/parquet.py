@@ -49,6 +49,21 @@ class Columns:
     # Columns carried into each sample's metadata (img2dataset's recorded hashes and sizes).
     meta: tuple[str, ...] = ()
 
+    def samples(self, source: str, first_row: int, table: pa.Table, root: Path) -> Iterator[Sample]:
+        """The rows of ``table`` (rows ``first_row``... of ``source``) as samples."""
+        return row_samples(
+            source,
+            first_row,
+            table,
+            (self.image, self.struct),
+            self.extra,
+            self.key,
+            self.caption,
+            self.url,
+            root,
+            self.meta,
+        )
+
 
 def image_columns(schema: pa.Schema) -> Columns | None:
     """The columns of a Parquet file holding image bytes, or None if it holds none: those the
@@ -163,19 +178,8 @@ class ParquetShard(Shard):
     def samples(self, table: pa.Table, offset: int = 0) -> Iterator[Sample]:
         """The samples of a slice of this row group starting ``offset`` rows into it, from a
         table holding (at least) its known columns."""
-        cols = file_columns(self.path)
-        yield from row_samples(
-            self.path,
-            self.first_row + offset,
-            table,
-            (cols.image, cols.struct),
-            cols.extra,
-            cols.key,
-            cols.caption,
-            cols.url,
-            Path(self.root or Path(self.path).parent),
-            cols.meta,
-        )
+        root = Path(self.root or Path(self.path).parent)
+        yield from file_columns(self.path).samples(self.path, self.first_row + offset, table, root)
 
 
 @lru_cache(maxsize=256)

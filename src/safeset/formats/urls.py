@@ -18,7 +18,7 @@ import pyarrow as pa
 from safeset.errors import SafesetError
 from safeset.fetch import Fetched, FetchOptions, fetch, map_ordered
 from safeset.formats.base import Format, Shard, Source, SourceOptions, Target
-from safeset.formats.clean import Decisions, atomic_output
+from safeset.formats.clean import Decisions, atomic_output, output_path
 from safeset.formats.parquet import open_parquet, parquet_files, read_schema, write_filtered
 from safeset.formats.url_table import (
     UrlColumns,
@@ -137,10 +137,11 @@ class UrlSource(Source):
         downloaded: each row's recorded action, checked against its URL, is all it needs."""
         for path in self.files:
             columns, _ = self.layout(path)
+            dest = output_path(path, self.folder, out)
             if is_delimited(path):
-                seen = clean_delimited(path, columns, decisions, out / path.name)
+                seen = clean_delimited(path, columns, decisions, dest)
             else:
-                seen = clean_parquet_table(path, columns, decisions, out / path.name)
+                seen = clean_parquet_table(path, columns, decisions, dest)
             decisions.counts.files += 1
             decisions.check_all_seen(str(path), seen)
 
