@@ -38,9 +38,9 @@ class ProvenanceSignal(Signal):
 
     def check_available(self) -> None:
         from safeset.provenance.c2pa import TrustAnchors
-        from safeset.provenance.deps import _PROVIDERS, require
+        from safeset.provenance.deps import PROVIDERS, require
 
-        for module in _PROVIDERS:
+        for module in PROVIDERS:
             require(module)
         if self.trust_anchors is not None:
             self._anchors = TrustAnchors.load(self.trust_anchors)

