@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,23 @@ def test_demo_never_removes_what_it_did_not_create(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert (demo / "notes.txt").read_text() == "mine, written beside the demo's files"
     assert "hidden copies found: 65/65" in again.stdout
+
+
+def test_recall_options_reach_the_job(tmp_path: Path, known_list: Path, examples: ExampleSet):
+    data = write_webdataset(examples, tmp_path / "shards")
+    args = ["scan", data, "--list", known_list, "-q", "--workers", "1"]
+    assert run_cli(*args, "--out", tmp_path / "on").returncode == 0
+    off = run_cli(*args, "--out", tmp_path / "off", "--no-expand", "--no-unpad", "--no-recorded")
+    assert off.returncode == 0, off.stderr
+    on_job = json.loads((tmp_path / "on" / "job.json").read_text())["options"]
+    off_job = json.loads((tmp_path / "off" / "job.json").read_text())["options"]
+    assert (on_job["unpad"], "near" in on_job["signals"], bool(on_job["recorded"])) == (
+        True,
+        True,
+        True,
+    )
+    assert (off_job["unpad"], "near" in off_job["signals"], off_job["recorded"]) == (
+        False,
+        False,
+        {},
+    )

@@ -238,6 +238,16 @@ def scan(
         bool, typer.Option(help="Also match the 8 rotations/flips (EXIF-rotated copies).")
     ] = False,
     pdq_threshold: Annotated[int, typer.Option(help="Max PDQ Hamming distance.")] = 31,
+    unpad: Annotated[
+        bool, typer.Option(help="Also match the picture inside a border or letterbox.")
+    ] = True,
+    recorded: Annotated[
+        bool,
+        typer.Option(help="Also match original-file hashes recorded in metadata (img2dataset)."),
+    ] = True,
+    expand: Annotated[
+        bool, typer.Option(help="Put near-copies of remove-tier hits in this dataset to review.")
+    ] = True,
     exact_pdq: ExactPDQ = False,
     force: Annotated[bool, typer.Option(help="Replace a scan folder of a different job.")] = False,
     sample_timeout: Annotated[
@@ -302,6 +312,9 @@ def scan(
         dihedral=dihedral,
         exact_pdq=exact_pdq,
         thresholds={"pdq": pdq_threshold},
+        unpad=unpad,
+        recorded=recorded,
+        expand=expand,
         sample_timeout=sample_timeout,
         policy=_effective_policy(policy, screen),
         signals=_provenance_signals(provenance, face_swap, trust_anchors),
