@@ -97,6 +97,14 @@ class Target:
     # metadata beside them left out: the subfolders are then already looked into.
     tree: bool = False
 
+    def flat_files(self, is_kind, files: list[Path] | None = None) -> list[Path] | None:
+        """``files`` (the target's by default) if there are some, all of one kind, and no
+        subfolders beside them; else None."""
+        files = self.files if files is None else files
+        if not files or self.subfolders or not all(map(is_kind, files)):
+            return None
+        return files
+
     @property
     def subfolders(self) -> list[Path]:
         if self.tree or self.folder is None:

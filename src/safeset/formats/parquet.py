@@ -255,9 +255,7 @@ def parquet_files(target: Target) -> list[Path] | None:
     files = target.files
     if target.folder is not None:
         files = [f for f in files if not f.name.endswith("_stats.json")]
-    if not files or target.subfolders or not all(is_parquet(f) for f in files):
-        return None
-    return files
+    return target.flat_files(is_parquet, files)
 
 
 def read_schema(path: Path) -> pa.Schema | None:

@@ -120,6 +120,6 @@ class UrlListFormat(Format):
 
     @classmethod
     def detect(cls, target: Target) -> Source | None:
-        if target.files and not target.subfolders and all(map(is_url_list, target.files)):
+        if target.flat_files(is_url_list):
             return UrlListSource(target.files, target.options, target.folder)
         return None

@@ -153,7 +153,7 @@ class UrlTableFormat(Format):
 
     @classmethod
     def detect(cls, target: Target) -> Source | None:
-        if target.files and not target.subfolders and all(map(is_delimited, target.files)):
+        if target.flat_files(is_delimited):
             return UrlSource(target.files, target.options, folder=target.folder)
         files = parquet_files(target)
         if files is None:
