@@ -49,7 +49,10 @@ from safeset.signals.pdq_fast import (
     pdq_from_image,
     pdq_from_luma,
 )
-from safeset.signals.pdq_reference import hamming_distance
+try:
+    from safeset.signals.pdq_reference import hamming_distance
+except ImportError:  # a checkout from before the library refactor (--baseline-src)
+    from safeset.signals.pdq import hamming_distance
 
 try:
     import simplejpeg

@@ -20,6 +20,7 @@ from typing import Any
 from safeset import limits
 from safeset.formats.base import IMAGE_EXTENSIONS, Format, Shard, Source, Target, extension
 from safeset.formats.clean import Decisions, atomic_output, output_path
+from safeset.formats.tar_members import BadEnd, Member, read_members
 from safeset.sample import Part, Sample
 
 # How each tar suffix is compressed, as tarfile names it ("" for none).
@@ -47,7 +48,7 @@ class MemberGroup:
     identifies a member."""
 
     key: str
-    members: list[tarfile.TarInfo] = field(default_factory=list)
+    members: list[Member] = field(default_factory=list)
     data: list[bytes | None] = field(default_factory=list)
     problem: str | None = None
     # A member over the size bound was not read: the sample can be neither judged nor copied.
@@ -58,57 +59,41 @@ def iter_groups(path: Path) -> Iterator[MemberGroup]:
     """Runs of same-key members with their bytes; a broken tar ends in a problem group."""
     group: MemberGroup | None = None
     try:
-        with tarfile.open(path, mode="r:*") as tf:
-            for member in tf:
-                if member.isdir():
-                    continue
-                key = member_key(member.name)
-                if group is None or key != group.key:
-                    if group is not None:
-                        yield group
-                    group = MemberGroup(key)
-                data = None
-                if member.isfile() and member.size > limits.MAX_FILE_BYTES:
-                    # Declared, not stored, maybe: a sparse or compressed member is read only
-                    # if it fits (tarfile skips it without holding it).
-                    group.problem = group.problem or _too_large(member)
-                    group.too_large = True
-                elif member.isfile():
-                    f = tf.extractfile(member)
-                    data = f.read() if f else b""
-                else:
-                    group.problem = f"tar member {member.name!r} is a link or special file"
-                group.members.append(member)
-                group.data.append(data)
-            if group is not None:  # complete: the archive's end was read past it
-                yield group
-            problem = _trailing_garbage(tf)
-            if problem:
-                raise tarfile.ReadError(problem)
+        for member, read in read_members(path):
+            if member.kind == "dir":
+                continue
+            key = member_key(member.name)
+            if group is None or key != group.key:
+                if group is not None:
+                    yield group
+                group = MemberGroup(key)
+            if member.kind == "other":
+                group.problem = f"tar member {member.name!r} is a link or special file"
+            elif member.size > limits.MAX_FILE_BYTES:
+                # Declared, not stored, maybe: a sparse or compressed member is read only if
+                # it fits (it is skipped without being held).
+                group.problem = group.problem or _too_large(member)
+                group.too_large = True
+            group.members.append(member)
+            group.data.append(read())
+        if group is not None:  # complete: the archive's end was read past it
+            yield group
+    except BadEnd as exc:  # every member whole, then something that is not a tar's end
+        if group is not None:
+            yield group
+        yield MemberGroup(key="", problem=f"corrupt or truncated tar: {exc}")
     except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as exc:
         # The sample being read when the archive broke is incomplete: the error row stands for
         # it (and whatever followed), never a partial copy of it.
         yield MemberGroup(key="", problem=f"corrupt or truncated tar: {exc}")
 
 
-def _too_large(member: tarfile.TarInfo) -> str:
+def _too_large(member: Member) -> str:
     try:
         limits.check_file_size(f"tar member {member.name!r}", member.size)
     except limits.TooLarge as exc:
         return str(exc)
     return ""
-
-
-def _trailing_garbage(tf: tarfile.TarFile) -> str | None:
-    """Why the archive ended early, if it did: ``tarfile`` reads a header cut short after the
-    first member as the end of the archive, silently; what follows the last member must be
-    nothing but the zero blocks that end a tar."""
-    fileobj = tf.fileobj
-    fileobj.seek(tf.offset)
-    while chunk := fileobj.read(1 << 16):
-        if chunk.strip(b"\0"):
-            return f"incomplete member header at byte {tf.offset}"
-    return None
 
 
 def iter_samples(path: Path) -> Iterator[tuple[Sample, MemberGroup]]:
@@ -244,6 +229,6 @@ def clean_tar(path: Path, decisions: Decisions, dest: Path) -> None:
             files = [(sample.location, sample.load())] + [(p.name, p.load()) for p in sample.parts]
             decisions.verify(scanned, str(path), files)
             for member, data in zip(group.members, group.data, strict=True):
-                tf.addfile(member, io.BytesIO(data) if data is not None else None)
+                tf.addfile(member.tarinfo(), io.BytesIO(data) if data is not None else None)
     decisions.counts.files += 1
     decisions.check_all_seen(str(path), seen)
