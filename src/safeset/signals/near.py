@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 
 from safeset.signals.content import Signal
@@ -75,19 +76,31 @@ class NearSignal(Signal):
         from safeset.policy import Action
 
         hits_removed = policy.actions.get("hash_match", Action.REMOVE) == Action.REMOVE
+        described, buffers = [], []
         for record in records:
             row = record.row
             row["near_regions"] = row["near_probes"] = None
             row["near_of"], row["near_distance"], row["near_raised"] = None, None, False
-            # Flat images match too easily: below PDQ's quality gate there is nothing to store.
-            if record.image is None or (row.get("pdq_quality") or 0) < MIN_MATCH_QUALITY:
-                continue
-            try:
-                buffer = pdq_buffer(record.image)
-            except UnreadableImage:  # the hash step has already recorded why
-                continue
-            if buffer is None:
-                continue
-            row["near_regions"] = b"".join(buffer_hashes(buffer, CANDIDATE_BOXES))
-            if hits_removed and record.matches:
-                row["near_probes"] = b"".join(buffer_hashes(buffer, PROBE_BOXES))
+            buffer = _buffer(record)
+            if buffer is not None:
+                described.append(record)
+                buffers.append(buffer)
+        if not buffers:
+            return
+        stack = np.stack(buffers)
+        for record, regions in zip(described, buffer_hashes(stack, CANDIDATE_BOXES), strict=True):
+            record.row["near_regions"] = regions
+        hits = [n for n, record in enumerate(described) if hits_removed and record.matches]
+        for n, probes in zip(hits, buffer_hashes(stack[hits], PROBE_BOXES), strict=True):
+            described[n].row["near_probes"] = probes
+
+
+def _buffer(record: Record) -> np.ndarray | None:
+    """The sample's PDQ buffer, where it has one worth describing: flat images (under PDQ's
+    quality gate) match too easily."""
+    if record.image is None or (record.row.get("pdq_quality") or 0) < MIN_MATCH_QUALITY:
+        return None
+    try:
+        return pdq_buffer(record.image)
+    except UnreadableImage:  # the hash step has already recorded why
+        return None

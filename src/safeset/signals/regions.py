@@ -154,13 +154,20 @@ def _box_operators(boxes: tuple[Box, ...]) -> tuple[np.ndarray, np.ndarray]:
     return rows, np.ascontiguousarray(cols.transpose(0, 2, 1))
 
 
-def buffer_hashes(buffer: np.ndarray, boxes: Sequence[Box]) -> list[bytes]:
+def buffer_hashes(buffers: np.ndarray, boxes: Sequence[Box]) -> list[bytes]:
     """PDQ-style hashes (the same DCT block, median and bit order as ``pdq_fast``) of regions
-    of a PDQ buffer, each resampled to 64 x 64 by linear interpolation (folded into the DCT).
+    of PDQ buffers, each region resampled to 64 x 64 by linear interpolation (folded into the
+    DCT): for a stack of buffers (n, 64, 64), each buffer's hashes of all ``boxes`` joined
+    (32 bytes a box), in one batched product for the whole stack.
+
     A region of the 64 x 64 buffer is a blurred view of the image's region, so these are
     descriptors to compare with each other (a hit's with a candidate's, both made this way),
     not with a list's PDQ; the full box gives the PDQ hash itself."""
+    if not len(buffers):
+        return []
     rows, cols = _box_operators(tuple(boxes))
-    flat = np.matmul(np.matmul(rows, buffer[None]), cols).reshape(len(boxes), -1)
+    flat = np.matmul(np.matmul(rows[None], buffers[:, None]), cols[None])
+    flat = flat.reshape(len(buffers) * len(boxes), -1)
     median = np.partition(flat, 127, axis=1)[:, 127:128]
-    return [row.tobytes() for row in np.packbits(flat[:, ::-1] > median, axis=1)]
+    bits = np.packbits(flat[:, ::-1] > median, axis=1).reshape(len(buffers), -1)
+    return [row.tobytes() for row in bits]
