@@ -49,6 +49,7 @@ from safeset.signals.pdq_fast import (
     pdq_from_image,
     pdq_from_luma,
 )
+
 try:
     from safeset.signals.pdq_reference import hamming_distance
 except ImportError:  # a checkout from before the library refactor (--baseline-src)

@@ -136,6 +136,10 @@ class Scanner:
         self.schema: pa.Schema = result_schema(
             self.hash_types, [f for s in self._signals for f in s.fields]
         )
+        # pyarrow imports pandas, where installed, the first time it converts Python objects
+        # (~0.2 s): done here, in the process that builds the scanner, forked workers inherit
+        # it instead of each paying for it.
+        pa.array([], pa.int8())
 
     def _ordered_signals(self) -> list[str | Signal]:
         given = {s if isinstance(s, str) else s.name: s for s in self.options.signals}
