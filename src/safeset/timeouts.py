@@ -10,8 +10,9 @@ deadline is due and interrupts the thread whose sample overran:
   runs Python code (Python cannot interrupt a C call in a thread other than the main one).
 
 Neither can interrupt a C call that never returns (a decoder in an endless loop), which is why
-images are size-capped before decoding. Entering and leaving a limit costs a lock and a dict
-update, no system call.
+images are size-capped before decoding. Entering and leaving a limit costs an uncontended
+lock and a dict update, no system call; the watchdog sleeps until the earliest deadline and is
+woken only for an earlier one.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class _Watchdog:
         self._thread: threading.Thread | None = None
         self._handler_installed = False
         self._previous_handler = None
+        # When the watchdog next wakes by itself: a limit due later needs no wake-up call, so
+        # a thread arming one limit after another (a sample after another) never wakes it.
+        self._wake_at = math.inf
 
     def arm(self, seconds: float) -> _Limit:
         ident = threading.get_ident()
@@ -62,9 +66,8 @@ class _Watchdog:
                     target=self._watch, name="safeset-timeouts", daemon=True
                 )
                 self._thread.start()
-            earliest = min((lim.deadline for lim in self._limits.values()), default=math.inf)
             self._limits[ident] = limit
-            if limit.deadline < earliest:
+            if limit.deadline < self._wake_at:
                 self._lock.notify()
         return limit
 
@@ -104,7 +107,8 @@ class _Watchdog:
                             )
                 pending = [lim.deadline for lim in self._limits.values() if not lim.fired]
                 # Capped: a wait beyond threading.TIMEOUT_MAX would kill this thread.
-                wait = min(max(0.0, min(pending) - now), MAX_WAIT) if pending else None
+                wait = min(max(0.0, min(pending) - now), MAX_WAIT) if pending else MAX_WAIT
+                self._wake_at = now + wait
                 self._lock.wait(timeout=wait)
 
 
