@@ -16,7 +16,7 @@ It never raises for bad samples: each becomes a row whose ``error`` says why.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -133,6 +133,8 @@ class Scanner:
         self.hash_types: list[type[HashType]] = [hash_type(n) for n in dict.fromkeys(names)]
         self._signals = [_signal(s) for s in self._ordered_signals()]
         self._recorded = self.options.recorded_names()
+        # Values of the other types are result columns only: no list to look them up in.
+        self._queried = frozenset(matcher.type_names)
         self.schema: pa.Schema = result_schema(
             self.hash_types, [f for s in self._signals for f in s.fields]
         )
@@ -197,10 +199,10 @@ class Scanner:
         """``hash_sample`` within the per-sample time limit; over it, an error row."""
         try:
             with time_limit(self.options.sample_timeout):
-                return hash_sample(sample, self.hash_types, compute, self._recorded)
+                return hash_sample(sample, self.hash_types, compute, self._recorded, self._queried)
         except SampleTimeout:
             sample.error = f"timed out after {self.options.sample_timeout:g}s"
-            return hash_sample(sample, self.hash_types, compute, self._recorded)
+            return hash_sample(sample, self.hash_types, compute, self._recorded, self._queried)
 
 
 def _signal(spec: str | Signal) -> Signal:
@@ -212,19 +214,25 @@ def hash_sample(
     types: Sequence[type[HashType]],
     compute: ComputeOptions,
     recorded: Mapping[str, str] | None = None,
+    queried: Collection[str] | None = None,
 ) -> Record:
     """A sample's record with the values of every stored file, then the hashes of its original
     file that its metadata records (``recorded``: field -> hash type), as queries whose file is
     "recorded:FIELD". They come last, so that where both match a match names the stored file;
-    whatever the stored bytes are (even none), a recorded hash is matched."""
-    record = _hash_stored(sample, types, compute)
+    whatever the stored bytes are (even none), a recorded hash is matched. Queries are made of
+    the ``queried`` types only (None: all); every type's values are columns."""
+    record = _hash_stored(sample, types, compute, queried)
     for type_name, value, file in recorded_values(sample.meta, types, recorded or {}):
-        record.signals.add(type_name, [value], file)
+        if queried is None or type_name in queried:
+            record.signals.add(type_name, [value], file)
     return record
 
 
 def _hash_stored(
-    sample: Sample, types: Sequence[type[HashType]], compute: ComputeOptions
+    sample: Sample,
+    types: Sequence[type[HashType]],
+    compute: ComputeOptions,
+    queried: Collection[str] | None = None,
 ) -> Record:
     """A sample's record with the values of every stored file: the image and each part.
 
@@ -252,7 +260,7 @@ def _hash_stored(
         return record
     if sample.error and not data and not parts:
         return record  # nothing stored (a null Parquet image, a failed download)
-    hasher = _FileHasher(types, compute, record.signals)
+    hasher = _FileHasher(types, compute, record.signals, queried)
     row.update(hasher.bytes_columns(data, sample.location))
     part_problems = []
     for name, blob in parts:
@@ -281,6 +289,7 @@ class _FileHasher:
     types: Sequence[type[HashType]]
     compute: ComputeOptions
     signals: SampleSignals
+    queried: Collection[str] | None = None  # None: every type
 
     def bytes_columns(self, data: bytes, name: str) -> dict[str, Any]:
         return self._columns(
@@ -310,7 +319,8 @@ class _FileHasher:
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for hash_cls, values in computed:
-            self.signals.add(hash_cls.name, values, name)
+            if self.queried is None or hash_cls.name in self.queried:
+                self.signals.add(hash_cls.name, values, name)
             out |= hash_cls.columns(values)
         return out
 
