@@ -95,6 +95,8 @@ def _pads_uniform(a: np.ndarray, box: Box) -> bool:
 
 def _detected_box(a: np.ndarray) -> Box | None:
     rows, cols = a.shape
+    if not _some_edge_uniform(a):  # most images: four ranges, taken together
+        return None
     top = _border_depth(a, rows)
     bottom = _border_depth(a[::-1], rows)
     left = _border_depth(a.T, cols)
@@ -104,6 +106,16 @@ def _detected_box(a: np.ndarray) -> Box | None:
     if rows - top - bottom < MIN_CONTENT * rows or cols - left - right < MIN_CONTENT * cols:
         return None
     return (left / cols, top / rows, (cols - right) / cols, (rows - bottom) / rows)
+
+
+def _some_edge_uniform(a: np.ndarray) -> bool:
+    """Whether the first or last row or column lies within TOLERANCE of one colour (where
+    ``_border_depth`` would look further in)."""
+    rows, cols = a.shape
+    edges = np.concatenate((a[0], a[-1], a[:, 0], a[:, -1]))
+    starts = np.array([0, cols, 2 * cols, 2 * cols + rows])
+    spread = np.maximum.reduceat(edges, starts) - np.minimum.reduceat(edges, starts)
+    return bool((spread <= TOLERANCE).any())
 
 
 def _border_depth(a: np.ndarray, side: int) -> int:
