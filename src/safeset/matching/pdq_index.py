@@ -195,8 +195,10 @@ def _substring_cost(width: int, units: int, n: int) -> float:
     return probes * _PROBE_NS + candidates * _CANDIDATE_NS + _QUERY_OVERHEAD_NS
 
 
-def _plan_units(widths: Sequence[int], n: int, radius: int) -> list[int]:
+@functools.lru_cache(maxsize=256)
+def _plan_units(widths: tuple[int, ...], n: int, radius: int) -> tuple[int, ...]:
     """Split radius + 1 'units' among the substrings; substring j is probed within units_j - 1.
+    Cached: a scan searches one index at one radius batch after batch.
 
     Any split with sum(units) = radius + 1 is exact (pigeonhole: an entry missed everywhere has
     d_j >= units_j on every substring, so d >= radius + 1). Units go one at a time to the
@@ -214,7 +216,7 @@ def _plan_units(widths: Sequence[int], n: int, radius: int) -> list[int]:
             if delta < best_delta:
                 best, best_delta = j, delta
         units[best] += 1
-    return units
+    return tuple(units)
 
 
 def _empty_pairs() -> Pairs:
