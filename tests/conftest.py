@@ -21,6 +21,19 @@ def known_list(examples: ExampleSet, tmp_path_factory: pytest.TempPathFactory) -
     return path
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def probe_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The PDQ index searched by its compiled probe loop, then by numpy alone: both must give
+    the same, exact, answers (modules opt in with ``pytest.mark.usefixtures``)."""
+    from safeset.matching import pdq_index
+
+    if request.param == "numpy":
+        monkeypatch.setattr(pdq_index, "_mih", None)
+    elif pdq_index._mih is None:
+        pytest.skip("the compiled probe loop was not built here (no C compiler)")
+    return request.param
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "ray: starts a Ray instance (slow); skipped when ray is not installed"

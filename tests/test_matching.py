@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+import sysconfig
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from safeset.lists import ListSpec, load_list
+from safeset.errors import SafesetError
+from safeset.lists import HashList, ListSpec, load_list
+from safeset.matching import pdq_index
 from safeset.matching.exact_index import ExactIndex
 from safeset.matching.matcher import Matcher, SampleSignals
 from safeset.matching.pdq_index import PDQIndex
@@ -121,3 +125,22 @@ def test_near_misses_of_the_fast_hash_are_confirmed_on_the_full_decode(tmp_path:
     assert row["action"] == "remove"
     assert [(m["list"], m["distance"]) for m in row["matches"]] == [("near", 31)]
     assert row["pdq"] == exact.hex()
+
+
+def test_the_probe_loop_is_compiled_where_a_compiler_is() -> None:
+    """setup.py builds it as optional: a machine with a C compiler must have it."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no C compiler ({compiler}) here: numpy alone searches")
+    assert pdq_index._mih is not None, "safeset.matching._mih was not built"
+
+
+def test_a_damaged_index_is_one_error_naming_its_list() -> None:
+    rng = np.random.default_rng(5)
+    hashes = rng.integers(0, 256, size=(5000, 32), dtype=np.uint8)
+    listed = HashList.from_hashes("iwf", {"pdq": [row.tobytes().hex() for row in hashes]})
+    matcher = Matcher([listed])
+    for offsets in listed.index("pdq")._offsets:
+        offsets[1:-1] = np.iinfo(np.int32).max  # every bucket ends past the table
+    with pytest.raises(SafesetError, match=r"^list iwf: corrupt PDQ index .*build it again$"):
+        matcher.match([_signals(pdq=[hashes[0].tobytes()])])

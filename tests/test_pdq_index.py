@@ -19,6 +19,9 @@ from safeset.matching.pdq_index import PDQIndex
 
 from .support import CONFORMANCE
 
+# Every test here runs against both probe loops (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("probe_loop")
+
 REG_TEST_INPUT = CONFORMANCE / "reg-test-input"
 
 RADII = [0, 1, 15, 31, 32, 48]
@@ -161,7 +164,12 @@ def hash_sets(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
     return entries, queries, radius
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=80,
+    deadline=None,
+    # The probe loop fixture only switches a module attribute, the same for every example.
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(hash_sets())
 def test_property_exact_for_any_radius(case: tuple[np.ndarray, np.ndarray, int]) -> None:
     entries, queries, radius = case
@@ -269,3 +277,28 @@ def test_pdq_reference_needles_in_haystack() -> None:
     index = PDQIndex.build(haystack)
     for strategy in STRATEGIES:
         assert_same_pairs(index.search(needles, 32, strategy=strategy), expected)
+
+
+def test_damaged_tables_are_an_error_not_a_stray_read(tmp_path: Path) -> None:
+    """A saved index whose table points outside it: ValueError on search (either loop)."""
+    _, queries, _, _, index = planted_case(1000)
+    path = tmp_path / "list.pdqidx"
+    index.save(path)
+    loaded = PDQIndex.load(path, mmap=False)
+    for offsets in loaded._offsets:
+        offsets[1:-1] = np.iinfo(np.int32).max  # every bucket now ends far past the ids
+    with pytest.raises(ValueError, match="corrupt PDQ index"):
+        loaded.search(queries, 31, strategy="mih")
+
+
+def test_more_hits_than_the_first_answer_has_room_for() -> None:
+    """Thousands of copies of one hash, all within reach: every pair still comes back."""
+    rng = np.random.default_rng(11)
+    base = rng.integers(0, 256, size=(1, 32), dtype=np.uint8)
+    entries = flip_bits(rng, np.repeat(base, 3000, axis=0), rng.integers(0, 6, size=3000))
+    index = PDQIndex.build(entries)
+    queries = flip_bits(rng, np.repeat(base, 3, axis=0), np.array([0, 2, 4]))
+    assert_same_pairs(
+        index.search(queries, 31, strategy="mih"),
+        pairs_within(distance_matrix(queries, entries), 31),
+    )

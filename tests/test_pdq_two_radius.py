@@ -19,6 +19,9 @@ from safeset.signals import HashValue
 
 from .test_pdq_index import flip_bits, pairs_within, planted_case
 
+# Every test here runs against both probe loops (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("probe_loop")
+
 
 def _pair_set(pairs: tuple[np.ndarray, ...]) -> set[tuple[int, int, int]]:
     return set(zip(*(column.tolist() for column in pairs), strict=True))

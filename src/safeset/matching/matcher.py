@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from safeset.errors import SafesetError
 from safeset.lists import HashList
 from safeset.matching.pdq_index import PDQIndex
 from safeset.signals import HashValue, hash_type
@@ -105,7 +106,10 @@ class Matcher:
                 if type_name in indexes:
                     threshold = self.list_threshold(hl.name, type_name)
                     radius = threshold + margins.get(type_name, 0)
-                    found = _search(indexes[type_name], queries, radius, threshold)
+                    try:
+                        found = _search(indexes[type_name], queries, radius, threshold)
+                    except ValueError as exc:  # a saved index damaged after it was loaded
+                        raise SafesetError(f"list {hl.name}: {exc}; build it again") from None
                     _keep_best(best, owners, found, hl, type_name, self._per_part)
         near = {
             s
