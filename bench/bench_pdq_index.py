@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from safeset.matching import pdq_index
 from safeset.matching.pdq_index import PDQIndex
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -172,19 +173,31 @@ def bench_scan_radius(
     bits[np.nonzero(chosen)[0], order[chosen]] ^= 1
     band_queries = np.packbits(bits, axis=1)
     lines = []
+    compiled = pdq_index._mih
     runs = (
-        ("scan: exact to radius, band beyond", dict(exact_radius=radius), queries),
-        ("band searched exactly (before)", {}, queries[: max(len(queries) // 10, 1)]),
+        ("scan: exact to radius, band beyond", dict(exact_radius=radius), queries, compiled),
+        ("the same by numpy alone (no compiler)", dict(exact_radius=radius), queries, None),
+        ("band searched exactly (before)", {}, queries[: max(len(queries) // 10, 1)], compiled),
     )
     outer = radius + band
-    for label, kwargs, qs in runs:
-        index.search(qs[:100], outer, **kwargs)  # warm the pages this search touches
-        (rows, _, _), wall_s, cpu_s = timed(partial(index.search, qs, outer, **kwargs))
+    answers = []
+    for label, kwargs, qs, loop in runs:
+        pdq_index._mih = loop  # the compiled probe loop, or numpy's
+        try:
+            index.search(qs[:100], outer, **kwargs)  # warm the pages this search touches
+            (rows, ids, dists), wall_s, cpu_s = timed(partial(index.search, qs, outer, **kwargs))
+        finally:
+            pdq_index._mih = compiled
+        answers.append((rows, ids, dists))
         lines.append(
             f"{label}: radius {outer}{' exact to ' + str(radius) if kwargs else ''}, "
             f"{len(qs):,} queries, {len(qs) / cpu_s:,.0f} q/s CPU ({len(qs) / wall_s:,.0f} wall), "
             f"{len(rows):,} pairs"
         )
+    same = all(np.array_equal(a, b) for a, b in zip(answers[0], answers[1], strict=True))
+    lines.append(f"  compiled and numpy loops: {'the same' if same else 'DIFFERENT'} pairs")
+    if compiled is None:
+        lines.append("  (the compiled loop is not built here: both runs used numpy)")
     rows, ids, _ = index.search(band_queries, outer, exact_radius=radius)
     wanted = np.arange(n_band, dtype=np.int64) * len(entries) + sources
     found = np.isin(wanted, rows * len(entries) + ids)
