@@ -22,15 +22,18 @@ def known_list(examples: ExampleSet, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(params=["compiled", "numpy"])
-def probe_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The PDQ index searched by its compiled probe loop, then by numpy alone: both must give
-    the same, exact, answers (modules opt in with ``pytest.mark.usefixtures``)."""
+def compiled_loops(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The compiled loops (the PDQ index's probe loop, the fast PDQ's resample and quality),
+    then numpy alone: both must give the same answers (modules opt in with
+    ``pytest.mark.usefixtures``)."""
     from safeset.matching import pdq_index
+    from safeset.signals import pdq_fast
 
     if request.param == "numpy":
         monkeypatch.setattr(pdq_index, "_mih", None)
-    elif pdq_index._mih is None:
-        pytest.skip("the compiled probe loop was not built here (no C compiler)")
+        monkeypatch.setattr(pdq_fast, "_compiled", None)
+    elif pdq_index._mih is None or pdq_fast._compiled is None:
+        pytest.skip("the compiled loops were not built here (no C compiler)")
     return request.param
 
 

@@ -20,6 +20,9 @@ from safeset.signals.pdq_fast import DecodedLuma, decode_luma_for_pdq
 
 from . import hostile
 
+# Every test here runs with the compiled loops and with numpy alone (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("compiled_loops")
+
 pytest.importorskip("simplejpeg")
 
 

@@ -127,12 +127,15 @@ def test_near_misses_of_the_fast_hash_are_confirmed_on_the_full_decode(tmp_path:
     assert row["pdq"] == exact.hex()
 
 
-def test_the_probe_loop_is_compiled_where_a_compiler_is() -> None:
-    """setup.py builds it as optional: a machine with a C compiler must have it."""
+def test_the_compiled_loops_are_built_where_a_compiler_is() -> None:
+    """setup.py builds them as optional: a machine with a C compiler must have them."""
+    from safeset.signals import pdq_fast
+
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
-        pytest.skip(f"no C compiler ({compiler}) here: numpy alone searches")
+        pytest.skip(f"no C compiler ({compiler}) here: numpy alone does their work")
     assert pdq_index._mih is not None, "safeset.matching._mih was not built"
+    assert pdq_fast._compiled is not None, "safeset.signals._pdq was not built"
 
 
 def test_a_damaged_index_is_one_error_naming_its_list() -> None:

@@ -14,7 +14,11 @@ from safeset.signals.pdq_reference import hamming_distance
 
 from .support import CONFORMANCE
 
-pytestmark = pytest.mark.skipif(not CONFORMANCE.is_dir(), reason="../shared/conformance absent")
+# Every test here runs with the compiled loops and with numpy alone (tests/conftest.py).
+pytestmark = [
+    pytest.mark.skipif(not CONFORMANCE.is_dir(), reason="../shared/conformance absent"),
+    pytest.mark.usefixtures("compiled_loops"),
+]
 
 # The reference projects accept this much drift between JPEG decoders.
 DECODER_TOLERANCE = 16

@@ -28,6 +28,9 @@ from safeset.signals.pdq_fast import (
 )
 from safeset.signals.pdq_reference import PDQResult, hamming_distance
 
+# Every test here runs with the compiled loops and with numpy alone (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("compiled_loops")
+
 skimage_data = pytest.importorskip("skimage.data")
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "pdq"
@@ -279,3 +282,20 @@ def test_dihedral_order_matches_meta_bridge_images() -> None:
     variants = pdq_dihedral_from_luma(decode_luma_for_pdq(image))
     for variant, row in zip(variants, rows, strict=True):
         assert hamming_distance(variant.hash, bytes.fromhex(row["pdq_hex"])) <= 16, row["path"]
+
+
+def test_compiled_and_numpy_loops_hash_alike(
+    compiled_loops: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled resample sums in another order (buffers agree to float rounding) and its
+    quality is the reference's arithmetic: the same hashes and qualities on the fidelity set,
+    at full size and reduced."""
+    from safeset.signals import pdq_fast
+
+    if compiled_loops == "numpy":
+        pytest.skip("compares both loops: runs once, starting from the compiled ones")
+    lumas = [decode_luma_for_pdq(Image.open(io.BytesIO(data))) for data in fidelity_set()]
+    lumas += [np.asarray(luma, dtype=np.float32) for luma in lumas[:6]]  # as plain images
+    compiled = [pdq_from_luma(luma) for luma in lumas]
+    monkeypatch.setattr(pdq_fast, "_compiled", None)
+    assert [pdq_from_luma(luma) for luma in lumas] == compiled

@@ -19,8 +19,8 @@ from safeset.matching.pdq_index import PDQIndex
 
 from .support import CONFORMANCE
 
-# Every test here runs against both probe loops (tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("probe_loop")
+# Every test here runs with the compiled loops and with numpy alone (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("compiled_loops")
 
 REG_TEST_INPUT = CONFORMANCE / "reg-test-input"
 

@@ -19,8 +19,8 @@ from safeset.signals import HashValue
 
 from .test_pdq_index import flip_bits, pairs_within, planted_case
 
-# Every test here runs against both probe loops (tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("probe_loop")
+# Every test here runs with the compiled loops and with numpy alone (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("compiled_loops")
 
 
 def _pair_set(pairs: tuple[np.ndarray, ...]) -> set[tuple[int, int, int]]:

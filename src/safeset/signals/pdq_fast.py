@@ -19,7 +19,8 @@ This module gets (nearly) the same 64x64 buffer far more cheaply:
   moment correction for the tent's slope inside a block (see `_build_bands`): median 0-2 bits.
   The decoded array (`DecodedLuma`) carries the stored size and scale this needs.
 * The filter is separable and linear, so the 64x64 buffer is `R @ luma @ C.T` with two sparse
-  banded 64 x n operators, cached per (size, scale), applied by gathering only their bands.
+  banded 64 x n operators, cached per (size, scale), applied by gathering only their bands
+  (in C, ``_pdq.c``, where it was built: one call instead of six numpy ones; the quality too).
 * Non-JPEG images are decoded fully; the same operators with scale 1 are the reference filter.
 * Dihedral variants resample with mirrored operators: the hashes of the actually rotated or
   flipped pixels, not of a rotated 64x64 buffer nor of DCT sign symmetries.
@@ -38,6 +39,13 @@ from PIL import Image
 
 from safeset.limits import check_decoded_size
 from safeset.signals.pdq_reference import PDQResult
+
+try:  # the resampling and quality loops compiled (setup.py builds them with a C compiler)
+    from safeset.signals import _pdq as _compiled
+except ImportError:  # numpy alone
+    _compiled = None
+_COMPILED_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
+_INDEX_IS_INT64 = np.dtype(np.intp) == np.dtype(np.int64)
 
 #: Side of the luminance buffer PDQ hashes.
 PDQ_SIZE = 64
@@ -187,10 +195,10 @@ def _build_bands(keys: list[_BandKey]) -> list[_Band]:
     weight[:, :-1] -= shift[:, 1:]
     index = np.minimum(np.maximum(cells, 0), last_cell).astype(np.intp)
     weights = weight.astype(np.float32)[:, None, :]
-    return [
+    return [  # contiguous: the compiled resample reads them as flat arrays
         _Band(
-            index=index[n * PDQ_SIZE : (n + 1) * PDQ_SIZE, :width],
-            weights=weights[n * PDQ_SIZE : (n + 1) * PDQ_SIZE, :, :width],
+            index=np.ascontiguousarray(index[n * PDQ_SIZE : (n + 1) * PDQ_SIZE, :width]),
+            weights=np.ascontiguousarray(weights[n * PDQ_SIZE : (n + 1) * PDQ_SIZE, :, :width]),
         )
         for n, width in enumerate(widths.tolist())
     ]
@@ -199,10 +207,20 @@ def _build_bands(keys: list[_BandKey]) -> list[_Band]:
 def _resample(luma: np.ndarray, rows: _Band, cols: _Band) -> np.ndarray:
     """The 64x64 PDQ buffer `R @ luma @ C.T`, gathering only each operator's band.
 
-    Each pass gathers the K lines an output needs, (64, K, n), and contracts them with a
-    batched (1 x K) @ (K x n) matmul; the column pass works on the transpose. The gather comes
-    first so that a uint8 image is converted to float only where it is read.
+    Compiled (``_pdq.c``) where it was built, for uint8 and float32 images. Else each pass
+    gathers the K lines an output needs, (64, K, n), and contracts them with a batched
+    (1 x K) @ (K x n) matmul; the column pass works on the transpose. The gather comes first so
+    that a uint8 image is converted to float only where it is read.
     """
+    if _compiled is not None and luma.dtype in _COMPILED_DTYPES and _INDEX_IS_INT64:
+        image = np.ascontiguousarray(luma)
+        out = np.empty((PDQ_SIZE, PDQ_SIZE), dtype=np.float32)
+        height, width = image.shape
+        _compiled.resample(
+            image, height, width, image.itemsize, rows.index, rows.weights, cols.index,
+            cols.weights, out,
+        )  # fmt: skip
+        return out
     lines = np.take(luma, rows.index, axis=0).astype(np.float32, copy=False)  # uint8 ok
     across = np.matmul(rows.weights, lines)[:, 0, :]
     return np.matmul(cols.weights, np.take(across.T, cols.index, axis=0))[:, 0, :].T
@@ -223,6 +241,8 @@ def _quality(buffer: np.ndarray) -> int:
     The reference truncates (u - v) * 100 / 255 towards zero before taking |.|; float
     negation is exact, so |u - v| * 100 / 255 floored is the same number.
     """
+    if _compiled is not None and buffer.dtype == np.float32 and buffer.flags.c_contiguous:
+        return _compiled.quality(buffer)
     both = np.stack((buffer, buffer.T))
     step = np.abs(both[:, :-1, :] - both[:, 1:, :])
     step *= 100
