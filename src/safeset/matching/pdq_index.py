@@ -294,8 +294,9 @@ class PDQIndex:
         self._offsets = list(offsets)
         self._ids = list(ids)
         # Tables the compiled loop can search (int32 ids: lists under 2**31 entries).
+        halves = self._head.flags.c_contiguous and self._tail.flags.c_contiguous
         self._compilable = [
-            _native_int32(o) and _native_int32(i) and self._head.flags.c_contiguous
+            halves and _native_int32(o) and _native_int32(i)
             for o, i in zip(self._offsets, self._ids, strict=True)
         ]
 
