@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from safeset.atomic import atomic_file
 from safeset.errors import SafesetError
-from safeset.formats.base import Format, Shard, Source, Target
+from safeset.formats.base import FileSource, Format, Shard, Source, Target
 from safeset.formats.clean import Decisions, atomic_output, output_path
 from safeset.formats.parquet import find_columns, verify_row
 from safeset.sample import Sample
@@ -104,7 +104,7 @@ class _Unreadable(Exception):
     pass
 
 
-class ArrowSource(Source):
+class ArrowSource(FileSource):
     kind = "arrow"
 
     def __init__(self, files: list[Path], folder: Path | None = None) -> None:
@@ -136,9 +136,6 @@ class ArrowSource(Source):
         for path in self.files:
             shards += self.file_shards(path, prefix, len(shards))
         return shards
-
-    def roots(self) -> list[Path]:
-        return [self.folder] if self.folder else list(self.files)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "files": [str(p.resolve()) for p in self.files]}

@@ -71,6 +71,17 @@ class Source(ABC):
         from those scanned (``decisions.verify``)."""
 
 
+class FileSource(Source):
+    """A source made of files, perhaps found in a folder the user named: then all of that
+    folder belongs to the source."""
+
+    files: list[Path]
+    folder: Path | None
+
+    def roots(self) -> list[Path]:
+        return [self.folder] if self.folder else list(self.files)
+
+
 @dataclass(frozen=True)
 class SourceOptions:
     """How sources are read: URL tables' url column and how their images are downloaded."""

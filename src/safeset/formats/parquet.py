@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from safeset.errors import SafesetError
-from safeset.formats.base import Format, Shard, Source, Target
+from safeset.formats.base import FileSource, Format, Shard, Source, Target
 from safeset.formats.clean import Decisions, atomic_output, output_path
 from safeset.formats.table_images import hf_image_columns, holds_images, row_samples
 from safeset.sample import Sample
@@ -193,7 +193,7 @@ def _constant(blob: bytes):
     return lambda: blob
 
 
-class ParquetSource(Source):
+class ParquetSource(FileSource):
     kind = "parquet"
 
     def __init__(self, files: list[Path], folder: Path | None = None) -> None:
@@ -226,9 +226,6 @@ class ParquetSource(Source):
     def shards_of(self, path: Path) -> list[ParquetShard]:
         """One file's shards (ids unused: for sinks, which work file by file)."""
         return self._file_shards(path, lambda: "clean")
-
-    def roots(self) -> list[Path]:
-        return [self.folder] if self.folder else list(self.files)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "files": [str(p.resolve()) for p in self.files]}

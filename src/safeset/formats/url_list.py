@@ -16,7 +16,7 @@ from typing import Any
 
 from safeset.errors import SafesetError
 from safeset.fetch import Fetched, FetchOptions, fetch, map_ordered
-from safeset.formats.base import Format, Shard, Source, SourceOptions, Target
+from safeset.formats.base import FileSource, Format, Shard, Source, SourceOptions, Target
 from safeset.formats.clean import Decisions, atomic_output, output_path
 from safeset.formats.layout import is_url_list
 from safeset.formats.urls import row_location
@@ -66,7 +66,7 @@ class UrlListShard(Shard):
         )
 
 
-class UrlListSource(Source):
+class UrlListSource(FileSource):
     kind = "url-list"
 
     def __init__(self, files: list[Path], options: SourceOptions, folder: Path | None) -> None:
@@ -88,9 +88,6 @@ class UrlListSource(Source):
                 shard_id = f"{prefix}-{len(shards):06d}"
                 shards.append(UrlListShard(shard_id, str(path), first, count, self.fetch))
         return shards
-
-    def roots(self) -> list[Path]:
-        return [self.folder] if self.folder else list(self.files)
 
     def describe(self) -> dict[str, Any]:
         return {

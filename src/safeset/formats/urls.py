@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from safeset.errors import SafesetError
 from safeset.fetch import Fetched, FetchOptions, fetch, map_ordered
-from safeset.formats.base import Format, Shard, Source, SourceOptions, Target
+from safeset.formats.base import FileSource, Format, Shard, Source, SourceOptions, Target
 from safeset.formats.clean import Decisions, atomic_output, output_path
 from safeset.formats.parquet import open_parquet, parquet_files, read_schema, write_filtered
 from safeset.formats.url_table import (
@@ -87,7 +87,7 @@ class UrlShard(Shard):
         )
 
 
-class UrlSource(Source):
+class UrlSource(FileSource):
     kind = "urls"
 
     def __init__(
@@ -118,9 +118,6 @@ class UrlSource(Source):
                 shard_id = f"{prefix}-{len(shards):06d}"
                 shards.append(UrlShard(shard_id, str(path), columns, block, self.fetch))
         return shards
-
-    def roots(self) -> list[Path]:
-        return [self.folder] if self.folder else list(self.files)
 
     def describe(self) -> dict[str, Any]:
         # Download settings are left out: resuming with a longer --timeout is the same job.

@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from safeset import limits
-from safeset.formats.base import IMAGE_EXTENSIONS, Format, Shard, Source, Target, extension
+from safeset.formats.base import (
+    IMAGE_EXTENSIONS,
+    FileSource,
+    Format,
+    Shard,
+    Source,
+    Target,
+    extension,
+)
 from safeset.formats.clean import Decisions, atomic_output, output_path
 from safeset.formats.tar_members import BadEnd, Member, read_members
 from safeset.sample import Part, Sample
@@ -161,7 +169,7 @@ def _json(blob: bytes) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-class TarSource(Source):
+class TarSource(FileSource):
     kind = "webdataset"
 
     def __init__(self, files: list[Path], folder: Path | None = None) -> None:
@@ -171,9 +179,6 @@ class TarSource(Source):
 
     def shards(self, prefix: str) -> list[Shard]:
         return [TarShard(id=f"{prefix}-{n:06d}", path=str(p)) for n, p in enumerate(self.files)]
-
-    def roots(self) -> list[Path]:
-        return [self.folder] if self.folder else list(self.files)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "files": [str(p.resolve()) for p in self.files]}
