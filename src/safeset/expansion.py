@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from safeset.matching.pdq_index import PDQIndex
 from safeset.policy import Action
 from safeset.signals.pdq_reference import MIN_MATCH_QUALITY
-from safeset.store import ScanDir
+from safeset.store import ScanDir, nonempty, read_results
 
 #: Default reach of a probe, in bits. The descriptors are hashes of blurred region views
 #: (``regions.buffer_hashes``), compared only with each other: on bench/bench_recall.py's
@@ -70,11 +70,11 @@ def expand(scan_dir: ScanDir, threshold: int = DEFAULT_THRESHOLD) -> ExpansionCo
     index = PDQIndex.build(probes) if len(owners) else None
     for shard in shards:
         path = scan_dir.shard_file(shard)
-        table = pq.read_table(path, columns=_COLUMNS)
-        near = _near_rows(table, index, owners, hits, shard, threshold) if index else {}
+        table = read_results(path, _COLUMNS)
+        near = _near_rows(table, index, owners, hits, threshold) if index else {}
         counts.near += len(near)
         if _apply(table, near) is not None:  # something changes: the whole shard is rewritten
-            scan_dir.write_shard(shard, _apply(pq.read_table(path), near))
+            scan_dir.write_shard(shard, _apply(read_results(path), near))
             counts.shards_rewritten += 1
     return counts
 
@@ -104,7 +104,7 @@ def _probes(scan_dir: ScanDir, shards: list[str]) -> tuple[list[Hit], np.ndarray
     owners: list[int] = []
     for shard in shards:
         cols = ["key", "index", "near_probes", "near_raised", "action", "matches"]
-        table = pq.read_table(scan_dir.shard_file(shard), columns=cols)
+        table = read_results(scan_dir.shard_file(shard), cols)
         found = pc.is_valid(table.column("near_probes"))
         for row in table.filter(found).to_pylist():
             if not _is_hit(row):
@@ -122,38 +122,57 @@ def _is_hit(row: dict) -> bool:
 
 
 def _near_rows(
-    table: pa.Table,
-    index: PDQIndex,
-    owners: np.ndarray,
-    hits: list[Hit],
-    shard: str,
-    threshold: int,
+    table: pa.Table, index: PDQIndex, owners: np.ndarray, hits: list[Hit], threshold: int
 ) -> dict[int, tuple[str, int]]:
     """Row number -> (closest hit's key, distance) for each row of ``table`` within reach of
-    a probe, hits themselves excepted; ties go to the hit found first (shard order)."""
-    regions = table.column("near_regions").to_pylist()
-    pdqs = table.column("pdq").to_pylist()
-    quality = table.column("pdq_quality").to_pylist()
-    matched = pc.fill_null(pc.list_value_length(table.column("matches")), 0).to_pylist()
-    blobs, rows = [], []
-    for n, (blob, pdq, q) in enumerate(zip(regions, pdqs, quality, strict=True)):
-        if matched[n]:
-            continue  # a list knows it: not a near-copy that no list knows
-        values = (bytes.fromhex(pdq) if pdq and (q or 0) >= MIN_MATCH_QUALITY else b"") + (
-            blob or b""
-        )
-        blobs.append(values)
-        rows += [n] * (len(values) // _HASH)
-    if not rows:
+    a probe, hits themselves excepted; ties go to the hit found first (shard order).
+
+    Column-wise: this runs in the driver over every row of the scan, so no row becomes a
+    Python object unless it is near a hit."""
+    rows, queries = _descriptors(table)
+    if not len(rows):
         return {}
-    queries = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, _HASH)
-    q_rows, probe_ids, dists = index.search(queries, threshold)
-    best: dict[int, tuple[int, int]] = {}
-    for q, p, d in zip(q_rows.tolist(), probe_ids.tolist(), dists.tolist(), strict=True):
-        row, hit = rows[q], int(owners[p])
-        if row not in best or (d, hit) < best[row]:
-            best[row] = (d, hit)
-    return {row: (hits[hit].key, d) for row, (d, hit) in best.items()}
+    found, probes, distances = index.search(queries, threshold)
+    rows, owner = rows[found], owners[probes]
+    order = np.lexsort((owner, distances, rows))  # by row, then distance, then hit
+    rows, owner, distances = rows[order], owner[order], distances[order]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = rows[1:] != rows[:-1]
+    return {
+        row: (hits[hit].key, distance)
+        for row, hit, distance in zip(
+            rows[first].tolist(), owner[first].tolist(), distances[first].tolist(), strict=True
+        )
+    }
+
+
+def _descriptors(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """The values each row is searched by (its PDQ where it passes the quality gate, and its
+    region descriptors), stacked, and the row each is of. Rows a list matched are left out:
+    a list knows them, they are not near-copies that no list knows."""
+    unmatched = pc.invert(nonempty(table.column("matches")))
+    quality = pc.fill_null(table.column("pdq_quality"), 0)
+    gated = pc.and_(
+        pc.and_(
+            unmatched, pc.fill_null(pc.greater(pc.binary_length(table.column("pdq")), 0), False)
+        ),
+        pc.greater_equal(quality, MIN_MATCH_QUALITY),
+    )
+    pdq = bytes.fromhex("".join(table.column("pdq").filter(gated).to_pylist()))
+    regions = table.column("near_regions").filter(unmatched)
+    per_row = pc.fill_null(pc.binary_length(regions), 0).to_numpy() // _HASH
+    values = pdq + b"".join(blob for blob in regions.to_pylist() if blob)
+    rows = np.concatenate(
+        (
+            np.flatnonzero(_numpy(gated)),
+            np.repeat(np.flatnonzero(_numpy(unmatched)), per_row),
+        )
+    )
+    return rows, np.frombuffer(values, dtype=np.uint8).reshape(-1, _HASH)
+
+
+def _numpy(mask: pa.ChunkedArray) -> np.ndarray:
+    return mask.to_numpy(zero_copy_only=False)
 
 
 def _expanded_before(table: pa.Table) -> bool:
