@@ -5,9 +5,10 @@ Builds its own inputs (~512 px JPEG crops of scikit-image's bundled photos, cycl
 pool so building stays quick; PDQ lists of random hashes plus the hashes of --planted pool
 images, saved with `safeset lists build`), then measures:
 
-- the hash pass alone (md5 + sha1 + sha256 + PDQ with quality, one core, in this process), and
+- the hash pass alone (md5 + sha1 + sha256 + PDQ with quality, one core, in this process),
   all the hashing a scan does per sample (that, plus the unpadded PDQ variant, the caption's
-  md5/sha1/sha256 and the near-copy descriptors), so that what a scan adds to it shows;
+  md5/sha1/sha256 and the near-copy descriptors), so that what a scan adds to it shows, and
+  the floor of a scan: reading the samples from the shards and all that hashing, nothing else;
 - `safeset scan --workers 1` with the small list and with the big one, and `--workers 2` with
   the big one (a subprocess each, the saved list memory-mapped from disk), in rounds that
   alternate so drifting load hits all alike; samples/s by wall time and per CPU-second (the
@@ -94,23 +95,44 @@ def hash_pass_cpu(pool: list[bytes], samples: int) -> float:
     return time.process_time() - started
 
 
-def scan_hashing_cpu(pool: list[bytes], samples: int) -> float:
-    """CPU seconds of all the hashing a scan does for `samples` pool samples (one core)."""
+def scan_hashing(data: bytes, caption: bytes) -> None:
+    """All the hashing a scan does for one sample."""
     from safeset.signals.base import ComputeOptions
     from safeset.signals.image import ImageView
     from safeset.signals.near import CANDIDATE_BOXES
     from safeset.signals.pdq import PDQ
     from safeset.signals.regions import buffer_hashes
 
+    for blob in (data, caption):  # the image and its caption part
+        for digest in (MD5(), SHA1(), SHA256()):
+            digest.compute(blob)
+    view = ImageView(data)
+    PDQ().compute(view, ComputeOptions(unpad=True))
+    buffer_hashes(view.pdq_buffer[None], CANDIDATE_BOXES)
+
+
+def scan_hashing_cpu(pool: list[bytes], samples: int) -> float:
+    """CPU seconds of all the hashing a scan does for `samples` pool samples (one core)."""
     started = time.process_time()
     for n in range(samples):
-        data = pool[n % len(pool)]
-        for blob in (data, b"x"):  # the image and its caption part
-            for digest in (MD5(), SHA1(), SHA256()):
-                digest.compute(blob)
-        view = ImageView(data)
-        PDQ().compute(view, ComputeOptions(unpad=True))
-        buffer_hashes(view.pdq_buffer[None], CANDIDATE_BOXES)
+        scan_hashing(pool[n % len(pool)], b"x")
+    return time.process_time() - started
+
+
+def floor_cpu(shards: Path, samples: int) -> float:
+    """CPU seconds of what no `scan --workers 1` can skip for `samples` samples: reading them
+    from the shards (safeset's tar reader) and all of its hashing; nothing else (no imports,
+    matching, policy, result rows or files)."""
+    from safeset.formats.webdataset import TarShard
+
+    started = time.process_time()
+    done = 0
+    for path in sorted(shards.glob("*.tar")):
+        for sample in TarShard(id="", path=str(path)).read():
+            scan_hashing(sample.load(), sample.parts[0].load())
+            done += 1
+            if done == samples:
+                return time.process_time() - started
     return time.process_time() - started
 
 
@@ -202,10 +224,11 @@ def main() -> None:
                 (f"baseline: scan --workers 1, {args.list_size:,}", big, 1, args.baseline_src),
             ]
         totals = {name: [0.0, 0.0, 0.0] for name, *_ in runs}
-        hash_cpu = hashing_cpu = 0.0
+        hash_cpu = hashing_cpu = floor = 0.0
         for _ in range(args.rounds):
             hash_cpu += hash_pass_cpu(pool, min(args.samples, 4000))
             hashing_cpu += scan_hashing_cpu(pool, min(args.samples, 4000))
+            floor += floor_cpu(shards, min(args.samples, 4000))
             for name, saved, workers, src in runs:
                 wall, cpu, peak = scan(shards, saved, tmp / "out", workers, src)
                 totals[name][0] += wall
@@ -213,6 +236,7 @@ def main() -> None:
                 totals[name][2] = max(totals[name][2], peak)
         rate_hash = min(args.samples, 4000) * args.rounds / hash_cpu
         rate_hashing = min(args.samples, 4000) * args.rounds / hashing_cpu
+        rate_floor = min(args.samples, 4000) * args.rounds / floor
 
     n = args.samples * args.rounds
     print(
@@ -228,6 +252,8 @@ def main() -> None:
     print(
         f"{label:<46} {'-':>10} {rate_hashing:>10,.0f} {rate_hashing / rate_hash:>12.2f}x {'-':>8}"
     )
+    label = "floor: reading the shards + all that hashing"
+    print(f"{label:<46} {'-':>10} {rate_floor:>10,.0f} {rate_floor / rate_hash:>12.2f}x {'-':>8}")
     rate = {}
     for name, (wall, cpu, peak) in totals.items():
         rate[name] = (n / wall, n / cpu)

@@ -67,11 +67,15 @@ def expand(scan_dir: ScanDir, threshold: int = DEFAULT_THRESHOLD) -> ExpansionCo
     shards = [s for s in scan_dir.shard_ids() if _has_near(scan_dir, s)]
     hits, probes, owners = _probes(scan_dir, shards)
     counts.hits, counts.probes = len(hits), len(owners)
-    index = PDQIndex.build(probes) if len(owners) else None
+    if not len(owners):
+        # No probes, no near-copies: and no earlier run of this job can have marked any (its
+        # results, hence its hits, were the same), so there is nothing to read again.
+        return counts
+    index = PDQIndex.build(probes)
     for shard in shards:
         path = scan_dir.shard_file(shard)
         table = read_results(path, _COLUMNS)
-        near = _near_rows(table, index, owners, hits, threshold) if index else {}
+        near = _near_rows(table, index, owners, hits, threshold)
         counts.near += len(near)
         if _apply(table, near) is not None:  # something changes: the whole shard is rewritten
             scan_dir.write_shard(shard, _apply(read_results(path), near))
