@@ -299,3 +299,24 @@ def test_compiled_and_numpy_loops_hash_alike(
     compiled = [pdq_from_luma(luma) for luma in lumas]
     monkeypatch.setattr(pdq_fast, "_compiled", None)
     assert [pdq_from_luma(luma) for luma in lumas] == compiled
+
+
+def test_compiled_quality_is_numpys_to_the_unit(compiled_loops: str) -> None:
+    """The compiled quality sums truncated steps in other loops and integer widths than numpy:
+    the same number on buffers of every kind, steps landing exactly on a unit included."""
+    from safeset.signals import pdq_fast
+
+    if compiled_loops == "numpy":
+        pytest.skip("compares both loops: runs once, starting from the compiled ones")
+    rng = np.random.default_rng(7)
+    buffers = [rng.uniform(0, 255, (64, 64)) for _ in range(20)]
+    buffers += [rng.integers(0, 256, (64, 64)) * 1.0 for _ in range(20)]  # whole levels
+    buffers += [rng.integers(0, 100, (64, 64)) * 2.55 for _ in range(20)]  # steps of one unit
+    buffers += [np.zeros((64, 64)), np.full((64, 64), 255.0), np.indices((64, 64)).sum(0) * 4.0]
+    for buffer in (np.ascontiguousarray(b, dtype=np.float32) for b in buffers):
+        compiled = pdq_fast._quality(buffer)
+        saved, pdq_fast._compiled = pdq_fast._compiled, None
+        try:
+            assert pdq_fast._quality(buffer) == compiled
+        finally:
+            pdq_fast._compiled = saved

@@ -137,6 +137,21 @@ PyDoc_STRVAR(quality_doc,
              "The reference's quality of a 64 x 64 float32 buffer: the sum over both directions\n"
              "of |neighbour difference| * 100 / 255 truncated, // 90, at most 100.");
 
+/* The sum of the truncated steps, down the columns and along the rows: each term is at most
+ * 100, so an int32 holds the 8,064 of them, and the loops vectorise. */
+VECTOR_CLONES static int32_t quality_sum(const float *b) {
+    int32_t sum = 0;
+    /* As numpy computes it: float32 |u - v|, times 100, divided by 255, truncated (setup.py
+     * builds with -ffp-contract=off: no fused multiply-add may change a rounding). */
+    for (Py_ssize_t i = 0; i + 1 < SIDE; i++)
+        for (Py_ssize_t j = 0; j < SIDE; j++)
+            sum += (int32_t)(fabsf(b[i * SIDE + j] - b[(i + 1) * SIDE + j]) * 100.0f / 255.0f);
+    for (Py_ssize_t j = 0; j < SIDE; j++)
+        for (Py_ssize_t i = 0; i + 1 < SIDE; i++)
+            sum += (int32_t)(fabsf(b[j * SIDE + i] - b[j * SIDE + i + 1]) * 100.0f / 255.0f);
+    return sum;
+}
+
 static PyObject *quality(PyObject *self, PyObject *args) {
     Py_buffer view;
     (void)self;
@@ -146,25 +161,96 @@ static PyObject *quality(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "quality: expected a 64 x 64 float32 buffer");
         return NULL;
     }
-    const float *b = view.buf;
-    int64_t sum = 0;
-    /* As numpy computes it: float32 |u - v|, times 100, divided by 255, truncated (setup.py
-     * builds with -ffp-contract=off: no fused multiply-add may change a rounding). */
-    for (Py_ssize_t i = 0; i + 1 < SIDE; i++) {
-        for (Py_ssize_t j = 0; j < SIDE; j++) {
-            float down = fabsf(b[i * SIDE + j] - b[(i + 1) * SIDE + j]) * 100.0f;
-            float across = fabsf(b[j * SIDE + i] - b[j * SIDE + i + 1]) * 100.0f;
-            sum += (int64_t)(down / 255.0f) + (int64_t)(across / 255.0f);
-        }
-    }
+    int32_t q = quality_sum(view.buf) / 90;
     PyBuffer_Release(&view);
-    int64_t q = sum / 90;
-    return PyLong_FromLongLong(q < 100 ? q : 100);
+    return PyLong_FromLong(q < 100 ? q : 100);
+}
+
+#define COEFFS 16
+
+/* coeffs = dct @ buffer @ dct.T for the 16 x 64 DCT rows: the first product a row of 64 sums
+ * at a time, the second as dot products along memory, eight partial sums each (the loops
+ * vectorise without reordering any one sum's terms across lanes). */
+VECTOR_CLONES static void dct_16x16(const float *dct, const float *buffer, float *coeffs) {
+    float rows[COEFFS * SIDE];
+    for (Py_ssize_t i = 0; i < COEFFS; i++) {
+        float sum[SIDE] = {0};
+        for (Py_ssize_t k = 0; k < SIDE; k++) {
+            const float w = dct[i * SIDE + k];
+            const float *line = buffer + k * SIDE;
+            for (Py_ssize_t x = 0; x < SIDE; x++) sum[x] += w * line[x];
+        }
+        memcpy(rows + i * SIDE, sum, sizeof(sum));
+    }
+    for (Py_ssize_t i = 0; i < COEFFS; i++)
+        for (Py_ssize_t j = 0; j < COEFFS; j++) {
+            float part[8] = {0};
+            for (Py_ssize_t x = 0; x < SIDE; x += 8)
+                for (Py_ssize_t l = 0; l < 8; l++)
+                    part[l] += rows[i * SIDE + x + l] * dct[j * SIDE + x + l];
+            coeffs[i * COEFFS + j] = ((part[0] + part[1]) + (part[2] + part[3])) +
+                                     ((part[4] + part[5]) + (part[6] + part[7]));
+        }
+}
+
+/* The k-th smallest of n values (they are reordered): Hoare's selection. */
+static float select_kth(float *v, Py_ssize_t n, Py_ssize_t k) {
+    Py_ssize_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        const float pivot = v[lo + (hi - lo) / 2];
+        Py_ssize_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot) i++;
+            while (v[j] > pivot) j--;
+            if (i <= j) {
+                const float t = v[i];
+                v[i++] = v[j];
+                v[j--] = t;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            break;
+    }
+    return v[k];
+}
+
+PyDoc_STRVAR(hash_doc,
+             "hash(buffer, dct) -> (bytes, int)\n\n"
+             "PDQ hash (32 bytes, MSB first) and quality of a 64 x 64 float32 buffer, dct being\n"
+             "the 16 x 64 float32 DCT rows: bit k = i * 16 + j is set when coefficient (i, j)\n"
+             "exceeds the median (the 128th smallest), bit 255 first.");
+
+static PyObject *hash(PyObject *self, PyObject *args) {
+    Py_buffer view, dct;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*", &view, &dct)) return NULL;
+    if (view.len != SIDE * SIDE * 4 || dct.len != COEFFS * SIDE * 4) {
+        PyBuffer_Release(&view);
+        PyBuffer_Release(&dct);
+        PyErr_SetString(PyExc_ValueError, "hash: expected a 64 x 64 buffer and 16 x 64 rows");
+        return NULL;
+    }
+    float coeffs[COEFFS * COEFFS], sorted[COEFFS * COEFFS];
+    dct_16x16(dct.buf, view.buf, coeffs);
+    int32_t q = quality_sum(view.buf) / 90;
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&dct);
+    memcpy(sorted, coeffs, sizeof(coeffs));
+    const float median = select_kth(sorted, COEFFS * COEFFS, COEFFS * COEFFS / 2 - 1);
+    unsigned char bits[32] = {0};
+    for (Py_ssize_t p = 0; p < COEFFS * COEFFS; p++) /* output bit p is coefficient 255 - p */
+        if (coeffs[COEFFS * COEFFS - 1 - p] > median) bits[p / 8] |= (unsigned char)(0x80 >> (p % 8));
+    return Py_BuildValue("(y#l)", (const char *)bits, (Py_ssize_t)32, (long)(q < 100 ? q : 100));
 }
 
 static PyMethodDef methods[] = {
     {"resample", resample, METH_VARARGS, resample_doc},
     {"quality", quality, METH_VARARGS, quality_doc},
+    {"hash", hash, METH_VARARGS, hash_doc},
     {NULL, NULL, 0, NULL},
 };
 

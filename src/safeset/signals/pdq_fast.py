@@ -328,6 +328,16 @@ def pdq_from_luma(luma: np.ndarray) -> PDQResult:
         buffer = array.astype(np.float32)  # the reference filter is the identity at 64x64
     else:
         buffer = _resample(array, *_operators(array, stored, scale))
+    return buffer_result(buffer)
+
+
+def buffer_result(buffer: np.ndarray) -> PDQResult:
+    """PDQ hash and quality of one 64x64 float32 buffer: in one compiled call where built
+    (the DCT summed in another order than numpy's product: a bit at the median may rarely
+    differ), else ``_hashes`` and ``_quality``."""
+    if _compiled is not None and buffer.dtype == np.float32 and buffer.flags.c_contiguous:
+        digest, quality = _compiled.hash(buffer, _dct_matrix())
+        return PDQResult(hash=digest, quality=quality)
     return PDQResult(hash=_hashes(buffer[None])[0], quality=_quality(buffer))
 
 

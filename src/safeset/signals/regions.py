@@ -33,6 +33,7 @@ from safeset.signals.pdq_fast import (
     _prepare,
     _quality,
     _resample,
+    buffer_result,
     luma_from_image,
     pdq_from_luma,
 )
@@ -116,7 +117,7 @@ def pdq_keeping_buffer(image, luma: np.ndarray) -> PDQResult:
     else:
         buffer = _resample(array, *_operators(array, stored, scale))
     image.pdq_buffer = buffer
-    return PDQResult(hash=_hashes(buffer[None])[0], quality=_quality(buffer))
+    return buffer_result(buffer)
 
 
 def pdq_buffer(image) -> np.ndarray | None:
