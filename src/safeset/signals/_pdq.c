@@ -1,13 +1,15 @@
 /*
- * The two small loops of the fast PDQ that numpy runs as many calls: resampling a luminance
- * image to the 64 x 64 buffer through two banded operators, and the reference's quality.
+ * The small loops of the fast PDQ that numpy runs as many calls: resampling a luminance image
+ * to the 64 x 64 buffer through two banded operators, the reference's quality, and a buffer's
+ * hash (the 16 x 16 DCT, its median, the bits).
  *
- * Why: on a ~512 px JPEG they cost ~50 us in numpy (a gather, a conversion and a batched
- * product per pass, six calls for the quality), a seventh of the whole hash pass, for ~0.2
- * MFLOP of work. Here each is one call. The resample gives the same buffer to float rounding
- * (sums in another order: a hash bit at the median may rarely differ); the quality is the
- * reference's arithmetic, identical for the same buffer. Built where a C compiler is present
- * (setup.py, optional); pdq_fast.py falls back to numpy without it.
+ * Why: on a ~512 px JPEG they cost ~65 us in numpy (a gather, a conversion and a batched
+ * product per resampling pass, six calls for the quality, two products, a partition and a
+ * packing for the hash), a sixth of the whole hash pass, for ~0.3 MFLOP of work. Here each is
+ * one call. The resample and the DCT give the same values to float rounding (sums in another
+ * order: a hash bit at the median may rarely differ); the quality is the reference's
+ * arithmetic, identical for the same buffer. Built where a C compiler is present (setup.py,
+ * optional); pdq_fast.py falls back to numpy without it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
