@@ -11,11 +11,11 @@ for a person to weigh, not a confirmed match.
 
 Cost: one pass reading the hits' probes (a null cell for every other sample), an index over
 them (tens of values per hit), then one pass over the descriptor columns, shard by shard, each
-searched against that index; only shards whose rows change are rewritten. It runs in the
-driver on stored results, so it is the same whichever engine scanned, and it is recomputed
-from scratch on every run (a resumed scan, a kill during a rewrite): each row keeps what the
-policy decided (``near_raised`` says expansion raised keep to review), so the result is the
-same however often it runs.
+searched against that index (in the local engine's workers); only shards whose rows change
+are rewritten. It works on stored results, so it is the same whichever engine scanned, and it
+is recomputed from scratch on every run (a resumed scan, a kill during a rewrite): each row
+keeps what the policy decided (``near_raised`` says expansion raised keep to review), so the
+result is the same however often it runs.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from safeset.engines import Engine, LocalEngine
 from safeset.matching.pdq_index import PDQIndex
 from safeset.policy import Action
 from safeset.signals.pdq_reference import MIN_MATCH_QUALITY
@@ -61,8 +62,15 @@ class ExpansionCounts:
         return {"hits": self.hits, "probes": self.probes, "near": self.near}
 
 
-def expand(scan_dir: ScanDir, threshold: int = DEFAULT_THRESHOLD) -> ExpansionCounts:
-    """Mark the near-copies of every hit in ``scan_dir``'s results (rewriting those shards)."""
+def expand(
+    scan_dir: ScanDir, threshold: int = DEFAULT_THRESHOLD, engine: Engine | None = None
+) -> ExpansionCounts:
+    """Mark the near-copies of every hit in ``scan_dir``'s results (rewriting those shards).
+
+    The search of each shard is a task of ``engine`` where its workers see the scan folder
+    (the local engine's do), so that the pass over every row splits across them as the scan
+    did; the driver alone writes. Elsewhere (Ray) it runs in this process.
+    """
     counts = ExpansionCounts()
     shards = [s for s in scan_dir.shard_ids() if _has_near(scan_dir, s)]
     hits, probes, owners = _probes(scan_dir, shards)
@@ -71,16 +79,36 @@ def expand(scan_dir: ScanDir, threshold: int = DEFAULT_THRESHOLD) -> ExpansionCo
         # No probes, no near-copies: and no earlier run of this job can have marked any (its
         # results, hence its hits, were the same), so there is nothing to read again.
         return counts
-    index = PDQIndex.build(probes)
-    for shard in shards:
-        path = scan_dir.shard_file(shard)
-        table = read_results(path, _COLUMNS)
-        near = _near_rows(table, index, owners, hits, threshold)
+    search = _ShardSearch(
+        scan_dir, PDQIndex.build(probes), owners, [h.key for h in hits], threshold
+    )
+
+    def store(shard: str, found: tuple[dict[int, tuple[str, int]], bool]) -> None:
+        near, changed = found
         counts.near += len(near)
-        if _apply(table, near) is not None:  # something changes: the whole shard is rewritten
-            scan_dir.write_shard(shard, _apply(read_results(path), near))
+        if changed:  # the whole shard is rewritten
+            scan_dir.write_shard(shard, _apply(read_results(scan_dir.shard_file(shard)), near))
             counts.shards_rewritten += 1
+
+    runner = engine if engine is not None and engine.shares_files else LocalEngine(1)
+    runner.run(shards, search, store)
     return counts
+
+
+@dataclass(frozen=True)
+class _ShardSearch:
+    """One shard's search, as an engine task: its near rows, and whether its file changes."""
+
+    scan_dir: ScanDir
+    index: PDQIndex
+    owners: np.ndarray
+    keys: list[str]  # of the hits, in the order ``owners`` numbers them
+    threshold: int
+
+    def __call__(self, shard: str) -> tuple[dict[int, tuple[str, int]], bool]:
+        table = read_results(self.scan_dir.shard_file(shard), _COLUMNS)
+        near = _near_rows(table, self.index, self.owners, self.keys, self.threshold)
+        return near, _apply(table, near) is not None
 
 
 # What the search and the change check read: descriptors, decisions, expansion state.
@@ -126,13 +154,13 @@ def _is_hit(row: dict) -> bool:
 
 
 def _near_rows(
-    table: pa.Table, index: PDQIndex, owners: np.ndarray, hits: list[Hit], threshold: int
+    table: pa.Table, index: PDQIndex, owners: np.ndarray, keys: list[str], threshold: int
 ) -> dict[int, tuple[str, int]]:
     """Row number -> (closest hit's key, distance) for each row of ``table`` within reach of
     a probe, hits themselves excepted; ties go to the hit found first (shard order).
 
-    Column-wise: this runs in the driver over every row of the scan, so no row becomes a
-    Python object unless it is near a hit."""
+    Column-wise: this pass reads every row of the scan, so no row becomes a Python object
+    unless it is near a hit."""
     rows, queries = _descriptors(table)
     if not len(rows):
         return {}
@@ -143,7 +171,7 @@ def _near_rows(
     first = np.ones(len(rows), dtype=bool)
     first[1:] = rows[1:] != rows[:-1]
     return {
-        row: (hits[hit].key, distance)
+        row: (keys[hit], distance)
         for row, hit, distance in zip(
             rows[first].tolist(), owner[first].tolist(), distances[first].tolist(), strict=True
         )

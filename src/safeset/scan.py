@@ -115,7 +115,7 @@ def run_scan(
 
             engine.run(pending, scanner.scan_shard, store)
         # Recomputed from the stored results on every run, so a resumed scan ends the same.
-        expanded = expand(scan_dir).as_dict() if options.expand else None
+        expanded = expand(scan_dir, engine=engine).as_dict() if options.expand else None
         summary = scan_dir.write_reports(
             {
                 "expansion": expanded,

@@ -28,6 +28,9 @@ class EngineError(SafesetError):
 
 class Engine(ABC, Generic[T, R]):
     name: str = ""
+    #: Whether its workers read this machine's files at the driver's paths (a task may then
+    #: read what the driver wrote, e.g. a scan folder's results).
+    shares_files: bool = False
 
     def check(self) -> None:
         """Fail in one line, before any work, if this engine cannot run here."""

@@ -66,6 +66,7 @@ def _run_in_worker(task: Any) -> Any:
 
 class LocalEngine(Engine):
     name = "local"
+    shares_files = True
 
     def __init__(self, workers: int | None = None) -> None:
         asked = max(1, workers or os.cpu_count() or 1)
