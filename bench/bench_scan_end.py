@@ -7,7 +7,8 @@ speed, microseconds a sample here are what the whole scan waits for. Builds benc
 inputs (~512 px JPEGs, 0.2% of samples hits), scans them once with this checkout, then times
 both steps on that scan folder in fresh processes (imports included: a scan pays them too),
 taking turns between the checkouts. The folder's results are already expanded, as on a resumed
-scan, so both sides read and search every shard and rewrite none.
+scan, so both sides read and search every shard and rewrite none. This checkout also runs the
+search split over --workers local processes, as `scan --workers N` does.
 
     python bench/bench_scan_end.py --baseline-src ../main-before/src     # 20,000 samples
 """
@@ -29,16 +30,25 @@ from bench_scan import build_list, jpeg_pool, write_shards
 HERE = str(Path(__file__).resolve().parents[1] / "src")
 
 
-def worker(folder: str) -> None:
-    """--worker: wall seconds of expansion and of the reports on FOLDER, under whichever
-    safeset PYTHONPATH names (what they import on first use, e.g. pyarrow.dataset, included;
-    safeset itself is already imported by bench_scan)."""
+def worker(folder: str, workers: int) -> None:
+    """--worker: wall seconds of expansion (its search in `workers` local processes, where
+    given) and of the reports on FOLDER, under whichever safeset PYTHONPATH names (what they
+    import on first use, e.g. pyarrow.dataset, included; safeset itself is already imported
+    by bench_scan)."""
+    import pyarrow as pa
+
     from safeset.expansion import expand
     from safeset.store import ScanDir
 
+    pa.array([0])  # pyarrow's one-off pandas import, which a scan has made before its end
     scan = ScanDir(Path(folder))
     imported = time.perf_counter()
-    counts = expand(scan)
+    if workers:
+        from safeset.engines import LocalEngine
+
+        counts = expand(scan, engine=LocalEngine(workers))
+    else:
+        counts = expand(scan)
     expanded = time.perf_counter()
     summary = scan.write_reports({})
     done = time.perf_counter()
@@ -48,9 +58,9 @@ def worker(folder: str) -> None:
     }))  # fmt: skip
 
 
-def timed(folder: Path, src: str) -> dict[str, float]:
+def timed(folder: Path, src: str, workers: int = 0) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, "--worker", str(folder)],
+        [sys.executable, __file__, "--worker", str(folder), "--workers", str(workers)],
         env={**os.environ, "PYTHONPATH": src},
         capture_output=True,
         text=True,
@@ -64,10 +74,11 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=3, help="alternating turns of each checkout")
     ap.add_argument("--baseline-src", help="src folder of the code to compare (required)")
+    ap.add_argument("--workers", type=int, default=2, help="this checkout's search processes")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        return worker(args.worker)
+        return worker(args.worker, args.workers)
     if not args.baseline_src:
         ap.error("--baseline-src is required")
 
@@ -82,8 +93,13 @@ def main() -> None:
         best: dict[str, dict[str, float]] = {}
         checks = set()
         for _ in range(args.rounds):
-            for label, src in (("this checkout", HERE), ("baseline", args.baseline_src)):
-                result = timed(scan, src)
+            sides = [
+                ("this checkout", HERE, 0),
+                (f"this, {args.workers} workers", HERE, args.workers),
+                ("baseline", args.baseline_src, 0),
+            ]
+            for label, src, workers in sides:
+                result = timed(scan, src, workers)
                 checks.add((result.pop("near"), result.pop("samples")))
                 for step, seconds in result.items():
                     mine = best.setdefault(label, {})
@@ -98,8 +114,11 @@ def main() -> None:
         print(f"{label:<16} {steps['expand']:>12.3f} "
               f"{steps['reports']:>10.3f} {per_sample:>10.1f}")  # fmt: skip
     ours, base = (best[k]["expand"] + best[k]["reports"] for k in ("this checkout", "baseline"))
-    print(f"\nexpansion + reports: {base / ours:.1f}x faster than the baseline "
+    print(f"\nexpansion + reports, one process: {base / ours:.1f}x faster than the baseline "
           f"({1e6 * ours / samples:.1f} vs {1e6 * base / samples:.1f} us a sample)")  # fmt: skip
+    split = best[f"this, {args.workers} workers"]["expand"]
+    print(f"expansion's search in {args.workers} local workers: "
+          f"{best['this checkout']['expand'] / split:.2f}x one process's")  # fmt: skip
 
 
 if __name__ == "__main__":
