@@ -5,10 +5,11 @@ Builds its own inputs (~512 px JPEG crops of scikit-image's bundled photos, cycl
 pool so building stays quick; PDQ lists of random hashes plus the hashes of --planted pool
 images, saved with `safeset lists build`), then measures:
 
-- the hash pass alone (md5 + sha1 + sha256 + PDQ with quality, one core, in this process),
-  all the hashing a scan does per sample (that, plus the unpadded PDQ variant, the caption's
-  md5/sha1/sha256 and the near-copy descriptors), so that what a scan adds to it shows, and
-  the floor of a scan: reading the samples from the shards and all that hashing, nothing else;
+- in this process, on one core, taking turns shard by shard: the hash pass alone (md5 + sha1 +
+  sha256 + PDQ with quality), all the hashing a scan does per sample (that, plus the unpadded
+  PDQ variant, the caption's md5/sha1/sha256 and the near-copy descriptors), so that what a
+  scan adds to it shows, and the floor of a scan: reading the samples from the shards and all
+  that hashing, nothing else;
 - `safeset scan --workers 1` with the small list and with the big one, and `--workers 2` with
   the big one (a subprocess each, the saved list memory-mapped from disk), in rounds that
   alternate so drifting load hits all alike; samples/s by wall time and per CPU-second (the
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import os
 import random
 import shutil
@@ -37,12 +39,15 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from safeset.examples import DISTRACTOR_SOURCES, KNOWN, bundled_photo
+from safeset.pipeline import MATCH_BATCH
+from safeset.sample import Sample
 from safeset.signals.cryptographic import MD5, SHA1, SHA256
 from safeset.signals.image import image_facts
 
@@ -84,56 +89,77 @@ def write_list(pool: list[bytes], entries: int, path: Path, planted: int = 20) -
         f.writelines(f"pdq {row.tobytes().hex()}\n" for row in hashes)
 
 
-def hash_pass_cpu(pool: list[bytes], samples: int) -> float:
-    """CPU seconds of the hash pass over `samples` pool images (one core, this process)."""
-    started = time.process_time()
-    for n in range(samples):
-        data = pool[n % len(pool)]
-        for digest in (MD5(), SHA1(), SHA256()):
-            digest.compute(data)
-        image_facts(data)
-    return time.process_time() - started
+def hash_pass(data: bytes) -> None:
+    """The hash pass of one image: md5 + sha1 + sha256 + PDQ with quality."""
+    for digest in (MD5(), SHA1(), SHA256()):
+        digest.compute(data)
+    image_facts(data)
 
 
-def scan_hashing(data: bytes, caption: bytes) -> None:
-    """All the hashing a scan does for one sample."""
+def scan_hashing(samples: list[tuple[bytes, bytes]]) -> None:
+    """All the hashing a scan does for a batch of (image, caption) samples: the hash pass of
+    each image, its unpadded PDQ variant, the caption's digests, and the near-copy
+    descriptors of the batch in one product (as ``signals.near`` computes them)."""
     from safeset.signals.base import ComputeOptions
     from safeset.signals.image import ImageView
     from safeset.signals.near import CANDIDATE_BOXES
     from safeset.signals.pdq import PDQ
     from safeset.signals.regions import buffer_hashes
 
-    for blob in (data, caption):  # the image and its caption part
-        for digest in (MD5(), SHA1(), SHA256()):
-            digest.compute(blob)
-    view = ImageView(data)
-    PDQ().compute(view, ComputeOptions(unpad=True))
-    buffer_hashes(view.pdq_buffer[None], CANDIDATE_BOXES)
+    buffers = []
+    for data, caption in samples:
+        for blob in (data, caption):
+            for digest in (MD5(), SHA1(), SHA256()):
+                digest.compute(blob)
+        view = ImageView(data)
+        PDQ().compute(view, ComputeOptions(unpad=True))
+        buffers.append(view.pdq_buffer)
+    buffer_hashes(np.stack(buffers), CANDIDATE_BOXES)
 
 
-def scan_hashing_cpu(pool: list[bytes], samples: int) -> float:
-    """CPU seconds of all the hashing a scan does for `samples` pool samples (one core)."""
-    started = time.process_time()
-    for n in range(samples):
-        scan_hashing(pool[n % len(pool)], b"x")
-    return time.process_time() - started
+IN_PROCESS = ("hash pass", "all of a scan's hashing", "floor")
 
 
-def floor_cpu(shards: Path, samples: int) -> float:
-    """CPU seconds of what no `scan --workers 1` can skip for `samples` samples: reading them
-    from the shards (safeset's tar reader) and all of its hashing; nothing else (no imports,
-    matching, policy, result rows or files)."""
+def _read(path: Path, most: int) -> Iterator[Sample]:
+    """The first `most` samples of a shard, read by safeset's tar reader."""
     from safeset.formats.webdataset import TarShard
 
-    started = time.process_time()
-    done = 0
-    for path in sorted(shards.glob("*.tar")):
-        for sample in TarShard(id="", path=str(path)).read():
-            scan_hashing(sample.load(), sample.parts[0].load())
-            done += 1
-            if done == samples:
-                return time.process_time() - started
-    return time.process_time() - started
+    return itertools.islice(TarShard(id="", path=str(path)).read(), most)
+
+
+def in_process_cpu(shards: Path, samples: int) -> tuple[dict[str, float], int]:
+    """CPU seconds (one core, this process) of three passes over the first `samples` samples,
+    and how many they were; shard by shard, taking turns (which goes first rotates), so that
+    drifting load hits all three alike:
+
+    - the hash pass of each image;
+    - all of a scan's hashing: that, plus the unpadded PDQ variant, the caption's digests and
+      the near-copy descriptors;
+    - the floor of a scan: reading the samples from the shard file (safeset's tar reader) and
+      all that hashing; nothing else (no imports, matching, policy, result rows or files).
+    """
+    spent, done = dict.fromkeys(IN_PROCESS, 0.0), 0
+    for turn, path in enumerate(sorted(shards.glob("*.tar"))):
+        if done >= samples:
+            break
+        loaded = [(s.load(), s.parts[0].load()) for s in _read(path, samples - done)]
+        for name in IN_PROCESS[turn % 3 :] + IN_PROCESS[: turn % 3]:
+            started = time.process_time()
+            if name == "hash pass":
+                for data, _ in loaded:
+                    hash_pass(data)
+            elif name == "floor":
+                read = _read(path, len(loaded))
+                while batch := [
+                    (s.load(), s.parts[0].load()) for s in itertools.islice(read, MATCH_BATCH)
+                ]:
+                    scan_hashing(batch)
+            else:
+                for start in range(0, len(loaded), MATCH_BATCH):
+                    scan_hashing(loaded[start : start + MATCH_BATCH])
+            spent[name] += time.process_time() - started
+        done += len(loaded)
+    return spent, done
 
 
 def scan(
@@ -224,19 +250,20 @@ def main() -> None:
                 (f"baseline: scan --workers 1, {args.list_size:,}", big, 1, args.baseline_src),
             ]
         totals = {name: [0.0, 0.0, 0.0] for name, *_ in runs}
-        hash_cpu = hashing_cpu = floor = 0.0
+        for data in pool:  # each image size's resampling operators, built before any timing
+            image_facts(data)
+        passes, counted = dict.fromkeys(IN_PROCESS, 0.0), 0
         for _ in range(args.rounds):
-            hash_cpu += hash_pass_cpu(pool, min(args.samples, 4000))
-            hashing_cpu += scan_hashing_cpu(pool, min(args.samples, 4000))
-            floor += floor_cpu(shards, min(args.samples, 4000))
+            spent, done = in_process_cpu(shards, min(args.samples, 4000))
+            counted += done
+            for name, seconds in spent.items():
+                passes[name] += seconds
             for name, saved, workers, src in runs:
                 wall, cpu, peak = scan(shards, saved, tmp / "out", workers, src)
                 totals[name][0] += wall
                 totals[name][1] += cpu
                 totals[name][2] = max(totals[name][2], peak)
-        rate_hash = min(args.samples, 4000) * args.rounds / hash_cpu
-        rate_hashing = min(args.samples, 4000) * args.rounds / hashing_cpu
-        rate_floor = min(args.samples, 4000) * args.rounds / floor
+        rate_hash, rate_hashing, rate_floor = (counted / passes[name] for name in IN_PROCESS)
 
     n = args.samples * args.rounds
     print(
