@@ -21,9 +21,13 @@
 #define SIDE 64
 
 /* The resampling loops vectorise; where the compiler can, an AVX2 copy is chosen at load time
- * on processors that have it (the baseline x86-64 copy does 4 floats at a time, AVX2 8). */
+ * on processors that have it (the baseline x86-64 copy does 4 floats at a time, AVX2 8). Two
+ * loops the compiler does not vectorise well have an AVX2 version written with intrinsics,
+ * chosen at run time (AVX2_KERNELS): the uint8 first pass and the transposition. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#define AVX2_KERNELS 1
+#include <immintrin.h>
 #else
 #define VECTOR_CLONES
 #endif
@@ -46,12 +50,8 @@
 FIRST_PASS(uint8_t)
 FIRST_PASS(float)
 
-/* buffer[i][j] = sum_k w[j][k] * across[i][index[j][k]], through the transpose of across so
- * that this pass also runs along memory. */
-VECTOR_CLONES static void second_pass(const float *across, float *transposed, Py_ssize_t width,
-                                      const int64_t *index, const float *weights,
-                                      Py_ssize_t taps, float *buffer) {
-    /* In 8 x 8 tiles: both sides of a tile stay in the cache. */
+/* transposed[x][i] = across[i][x], in 8 x 8 tiles: both sides of a tile stay in the cache. */
+static void transpose(const float *across, float *transposed, Py_ssize_t width) {
     Py_ssize_t x0 = 0;
     for (; x0 + 8 <= width; x0 += 8)
         for (Py_ssize_t i0 = 0; i0 < SIDE; i0 += 8)
@@ -60,6 +60,82 @@ VECTOR_CLONES static void second_pass(const float *across, float *transposed, Py
                     transposed[x * SIDE + i] = across[i * width + x];
     for (; x0 < width; x0++)
         for (Py_ssize_t i = 0; i < SIDE; i++) transposed[x0 * SIDE + i] = across[i * width + x0];
+}
+
+#ifdef AVX2_KERNELS
+/* first_pass_uint8_t, 16 columns at a time summed over every tap in registers (the same sums
+ * in the same order: identical results). */
+__attribute__((target("avx2"))) static void first_pass_uint8_avx2(
+    const uint8_t *image, Py_ssize_t width, const int64_t *index, const float *weights,
+    Py_ssize_t taps, float *across) {
+    for (Py_ssize_t i = 0; i < SIDE; i++) {
+        float *out = across + i * width;
+        const float *w = weights + i * taps;
+        const int64_t *rows = index + i * taps;
+        Py_ssize_t x = 0;
+        for (; x + 16 <= width; x += 16) {
+            __m256 low = _mm256_setzero_ps(), high = _mm256_setzero_ps();
+            for (Py_ssize_t k = 0; k < taps; k++) {
+                const __m256 wk = _mm256_set1_ps(w[k]);
+                const __m128i bytes = _mm_loadu_si128((const __m128i *)(image + rows[k] * width + x));
+                const __m256 a = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+                const __m256 b = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(bytes, 8)));
+                low = _mm256_add_ps(low, _mm256_mul_ps(wk, a));
+                high = _mm256_add_ps(high, _mm256_mul_ps(wk, b));
+            }
+            _mm256_storeu_ps(out + x, low);
+            _mm256_storeu_ps(out + x + 8, high);
+        }
+        for (; x < width; x++) {
+            float sum = 0.0f;
+            for (Py_ssize_t k = 0; k < taps; k++) sum += w[k] * (float)image[rows[k] * width + x];
+            out[x] = sum;
+        }
+    }
+}
+
+/* transpose, each 8 x 8 tile in eight registers. */
+__attribute__((target("avx2"))) static void transpose_avx2(const float *across, float *transposed,
+                                                           Py_ssize_t width) {
+    Py_ssize_t x0 = 0;
+    for (; x0 + 8 <= width; x0 += 8)
+        for (Py_ssize_t i0 = 0; i0 < SIDE; i0 += 8) {
+            __m256 r[8], t[8], u[8];
+            for (int n = 0; n < 8; n++) r[n] = _mm256_loadu_ps(across + (i0 + n) * width + x0);
+            for (int n = 0; n < 8; n += 2) {
+                t[n] = _mm256_unpacklo_ps(r[n], r[n + 1]);
+                t[n + 1] = _mm256_unpackhi_ps(r[n], r[n + 1]);
+            }
+            for (int n = 0; n < 8; n += 4) {
+                u[n] = _mm256_shuffle_ps(t[n], t[n + 2], 0x44);
+                u[n + 1] = _mm256_shuffle_ps(t[n], t[n + 2], 0xEE);
+                u[n + 2] = _mm256_shuffle_ps(t[n + 1], t[n + 3], 0x44);
+                u[n + 3] = _mm256_shuffle_ps(t[n + 1], t[n + 3], 0xEE);
+            }
+            for (int n = 0; n < 4; n++) {
+                float *row = transposed + (x0 + n) * SIDE + i0;
+                _mm256_storeu_ps(row, _mm256_permute2f128_ps(u[n], u[n + 4], 0x20));
+                _mm256_storeu_ps(row + 4 * SIDE, _mm256_permute2f128_ps(u[n], u[n + 4], 0x31));
+            }
+        }
+    for (; x0 < width; x0++)
+        for (Py_ssize_t i = 0; i < SIDE; i++) transposed[x0 * SIDE + i] = across[i * width + x0];
+}
+
+static int has_avx2(void) {
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx2") != 0;
+    }
+    return known;
+}
+#endif
+
+/* buffer[i][j] = sum_k w[j][k] * across[i][index[j][k]], through the transpose of across so
+ * that this pass also runs along memory. */
+VECTOR_CLONES static void second_pass(const float *transposed, const int64_t *index,
+                                      const float *weights, Py_ssize_t taps, float *buffer) {
     float column[SIDE];
     for (Py_ssize_t j = 0; j < SIDE; j++) {
         memset(column, 0, sizeof(column));
@@ -115,11 +191,24 @@ static PyObject *resample(PyObject *self, PyObject *args) {
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
+    int avx2 = 0;
+#ifdef AVX2_KERNELS
+    avx2 = has_avx2();
+    if (avx2 && itemsize == 1)
+        first_pass_uint8_avx2(image.buf, width, row_index.buf, row_weights.buf, row_taps, across);
+    else
+#endif
     if (itemsize == 1)
         first_pass_uint8_t(image.buf, width, row_index.buf, row_weights.buf, row_taps, across);
     else
         first_pass_float(image.buf, width, row_index.buf, row_weights.buf, row_taps, across);
-    second_pass(across, transposed, width, col_index.buf, col_weights.buf, col_taps, out.buf);
+#ifdef AVX2_KERNELS
+    if (avx2)
+        transpose_avx2(across, transposed, width);
+    else
+#endif
+        transpose(across, transposed, width);
+    second_pass(transposed, col_index.buf, col_weights.buf, col_taps, out.buf);
     Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
 done:

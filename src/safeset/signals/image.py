@@ -118,7 +118,7 @@ class ImageView:
     def pdq_luma(self) -> np.ndarray:
         """Luminance decoded at the reduced scale PDQ needs (see ``pdq_fast``)."""
         if self._luma is None and self._simple_jpeg:
-            fast = decode_jpeg_luma(self.data, max_pixels=MAX_PIXELS)
+            fast = decode_jpeg_luma(self.data, max_pixels=MAX_PIXELS, size=self.size)
             self._luma = fast[2] if fast is not None else None  # None: Pillow's path decides
         if self._luma is None:
             self._luma = _decoding(lambda: decode_luma_for_pdq(self._fresh()))

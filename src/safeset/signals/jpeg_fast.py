@@ -54,14 +54,19 @@ def jpeg_header(data: bytes, *, max_pixels: int) -> tuple[int, int] | None:
 
 
 def decode_jpeg_luma(
-    data: bytes, target: int = DRAFT_TARGET, *, max_pixels: int
+    data: bytes,
+    target: int = DRAFT_TARGET,
+    *,
+    max_pixels: int,
+    size: tuple[int, int] | None = None,
 ) -> tuple[int, int, np.ndarray] | None:
     """(width, height, luma) of a JPEG's stored pixels, as ``decode_luma_for_pdq`` gives them.
 
     The luma is a `DecodedLuma` when reduced (pass it unmodified to the hash functions), a
     plain uint8 array otherwise. None where this path does not apply (see the module notes).
+    ``size``: what ``jpeg_header`` said of ``data`` already, where the caller asked it.
     """
-    size = jpeg_header(data, max_pixels=max_pixels)
+    size = size or jpeg_header(data, max_pixels=max_pixels)
     if size is None:
         return None
     width, height = size
