@@ -1,10 +1,11 @@
-"""The end of a scan, which runs in the driver after every worker is done: expansion's search
-of every sample's descriptors (``safeset.expansion``) and the summary and manifest
+"""The end of a scan, which runs after every shard is done: expansion's search of every
+sample's descriptors (``safeset.expansion``) and the summary and manifest
 (``ScanDir.write_reports``), this checkout vs another's, side by side in one run.
 
-Whatever the engine, this part does not split across workers: at a 1,000-worker Ray cluster's
-speed, microseconds a sample here are what the whole scan waits for. Builds bench_scan.py's
-inputs (~512 px JPEGs, 0.2% of samples hits), scans them once with this checkout, then times
+On Ray all of it runs in the driver, and the reports do on every engine: at a 1,000-worker
+cluster's speed, microseconds a sample here are what the whole scan waits for. Builds
+bench_scan.py's inputs (~512 px JPEGs, 0.2% of samples hits), scans them once with this
+checkout, then times
 both steps on that scan folder in fresh processes (imports included: a scan pays them too),
 taking turns between the checkouts. The folder's results are already expanded, as on a resumed
 scan, so both sides read and search every shard and rewrite none. This checkout also runs the
