@@ -5,11 +5,11 @@ sample's descriptors (``safeset.expansion``) and the summary and manifest
 On Ray all of it runs in the driver, and the reports do on every engine: at a 1,000-worker
 cluster's speed, microseconds a sample here are what the whole scan waits for. Builds
 bench_scan.py's inputs (~512 px JPEGs, 0.2% of samples hits), scans them once with this
-checkout, then times
-both steps on that scan folder in fresh processes (imports included: a scan pays them too),
-taking turns between the checkouts. The folder's results are already expanded, as on a resumed
-scan, so both sides read and search every shard and rewrite none. This checkout also runs the
-search split over --workers local processes, as `scan --workers N` does.
+checkout, then times both steps on that scan folder in fresh processes (imports included: a
+scan pays them too), taking turns between the checkouts. The folder's results are already
+expanded, as on a resumed scan, so both sides read and search every shard and rewrite none.
+This checkout also runs the search split over --workers local processes, as
+`scan --workers N` does.
 
     python bench/bench_scan_end.py --baseline-src ../main-before/src     # 20,000 samples
 """
