@@ -198,11 +198,10 @@ class ScanDir:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(MANIFEST_COLUMNS)
+        flagged_actions = pa.array(sorted(a.value for a in FLAGGED))
         for table in self.iter_tables(_REPORTED, optional=_REPORTED_IF_SCANNED):
             summary.add_table(table)
-            flagged = table.filter(
-                pc.is_in(table["action"], pa.array(sorted(a.value for a in FLAGGED)))
-            )
+            flagged = table.filter(pc.is_in(table["action"], flagged_actions))
             writer.writerows(_manifest_row(row) for row in flagged.to_pylist())
         write_atomic(self.manifest, out.getvalue().encode())
         write_atomic(self.manifest_metadata, manifest_metadata(MANIFEST_COLUMNS))

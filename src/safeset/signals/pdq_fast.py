@@ -321,14 +321,19 @@ def pdq_from_luma(luma: np.ndarray) -> PDQResult:
     rounding). A `DecodedLuma` from `decode_luma_for_pdq` is hashed as the full-size stored
     image it was decoded from.
     """
+    buffer = luma_buffer(luma)
+    return _UNHASHABLE if buffer is None else buffer_result(buffer)
+
+
+def luma_buffer(luma: np.ndarray) -> np.ndarray | None:
+    """The 64x64 float32 buffer PDQ hashes for a luminance image (see ``pdq_from_luma``);
+    None where the stored image is too small to hash."""
     array, stored, scale = _prepare(luma)
     if min(stored) < MIN_HASHABLE_DIM:
-        return _UNHASHABLE
+        return None
     if array.shape == (PDQ_SIZE, PDQ_SIZE) and scale == 1:
-        buffer = array.astype(np.float32)  # the reference filter is the identity at 64x64
-    else:
-        buffer = _resample(array, *_operators(array, stored, scale))
-    return buffer_result(buffer)
+        return array.astype(np.float32)  # the reference filter is the identity at 64x64
+    return _resample(array, *_operators(array, stored, scale))
 
 
 def buffer_result(buffer: np.ndarray) -> PDQResult:

@@ -34,6 +34,7 @@ from safeset.signals.pdq_fast import (
     _quality,
     _resample,
     buffer_result,
+    luma_buffer,
     luma_from_image,
     pdq_from_luma,
 )
@@ -109,13 +110,9 @@ def pdq_keeping_buffer(image, luma: np.ndarray) -> PDQResult:
     """``pdq_fast.pdq_from_luma``, keeping the 64 x 64 buffer it hashes on ``image`` (an
     ``ImageView``) as ``pdq_buffer``: the near-copy descriptors are cut from it for a few
     microseconds instead of resampling the image again."""
-    array, stored, scale = _prepare(luma)
-    if min(stored) < MIN_HASHABLE_DIM:
-        return pdq_from_luma(luma)
-    if array.shape == (PDQ_SIZE, PDQ_SIZE) and scale == 1:
-        buffer = array.astype(np.float32)
-    else:
-        buffer = _resample(array, *_operators(array, stored, scale))
+    buffer = luma_buffer(luma)
+    if buffer is None:
+        return pdq_from_luma(luma)  # unhashable
     image.pdq_buffer = buffer
     return buffer_result(buffer)
 
@@ -124,12 +121,7 @@ def pdq_buffer(image) -> np.ndarray | None:
     """The 64 x 64 buffer PDQ hashed for ``image``: kept, else computed (dihedral or
     reference scans hash by other paths)."""
     buffer = getattr(image, "pdq_buffer", None)
-    if buffer is None:
-        array, stored, scale = _prepare(image.pdq_luma())
-        if min(stored) < MIN_HASHABLE_DIM:
-            return None
-        buffer = _resample(array, *_operators(array, stored, scale))
-    return buffer
+    return luma_buffer(image.pdq_luma()) if buffer is None else buffer
 
 
 @lru_cache(maxsize=256)
